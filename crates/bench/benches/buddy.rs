@@ -1,0 +1,2 @@
+//! Criterion harness (workloads arrive with their allocator crate).
+fn main() {}
