@@ -1,0 +1,1 @@
+//! Simulated PDDGPU hardware (VRAM aperture, GART, copy engine).

@@ -1,0 +1,1 @@
+//! The PDDGPU uapi: ioctl numbers, structures, domains and flags.
