@@ -3,5 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod gtt_mgr;
 pub mod hw;
+pub mod mgr_common;
 pub mod uapi;
+pub mod vram_mgr;

@@ -1,0 +1,1 @@
+//! The GTT manager: GART address space over the range allocator.

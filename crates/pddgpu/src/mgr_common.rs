@@ -1,0 +1,1 @@
+//! What the VRAM and GTT managers share: states, retry policy, counters.

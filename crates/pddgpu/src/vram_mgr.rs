@@ -1,0 +1,1 @@
+//! The VRAM manager: device memory over the buddy allocator.
