@@ -1,0 +1,1216 @@
+//! The range allocator proper: holes, nodes, insert/reserve/remove, iteration, print
+//! and the invariant checker.
+//!
+//! File order as upstream `drm_mm.c`: hole bookkeeping (the only functions that change
+//! a hole together with its three indexes), slot arena, the fitting logic shared with
+//! the scan, the hole searches of each mode, the public entry points, then
+//! print/check/fini.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+
+use crate::error::{CheckError, Error, Leak, Result};
+use crate::slot::{Slot, State, HEAD, NIL};
+use crate::tree::{self, AddrTree, SizeTree, Tree};
+
+/// How [`Mm::insert_in_range`] chooses among the holes (upstream `enum drm_mm_insert_mode`).
+///
+/// In every mode a hole is a *candidate* only if, after `color_adjust`, the clamp to the
+/// requested range and alignment, `size` units still fit; the first candidate in the
+/// mode's order wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InsertMode {
+    /// The smallest hole that fits (among equal sizes the most recently created one);
+    /// larger holes are tried in increasing size. Node at the bottom of the hole,
+    /// alignment rounds up. Upstream `DRM_MM_INSERT_BEST`.
+    Best,
+    /// The lowest-addressed hole that fits; node at the bottom, alignment rounds up.
+    /// Upstream `DRM_MM_INSERT_LOW`.
+    Low,
+    /// The highest-addressed hole that fits; node at the *top* of the hole, alignment
+    /// rounds *down*. Upstream `DRM_MM_INSERT_HIGH`.
+    High,
+    /// The most recently created hole first (the hole stack), so that an insert right
+    /// after a scan-driven eviction lands in the freed window. Node at the bottom.
+    /// Upstream `DRM_MM_INSERT_EVICT`.
+    Evict,
+    /// As [`Low`](Self::Low), but only the first hole large enough by size is examined;
+    /// if range, colour or alignment reject it the insert fails. Upstream
+    /// `DRM_MM_INSERT_LOWEST`.
+    Lowest,
+    /// As [`High`](Self::High), examining only the first hole (from the top) large
+    /// enough by size. Upstream `DRM_MM_INSERT_HIGHEST`.
+    Highest,
+}
+
+/// A snapshot of an allocated node: what iteration, `color_adjust` and leak reports see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NodeInfo {
+    /// First unit of the node.
+    pub start: u64,
+    /// Number of units.
+    pub size: u64,
+    /// The colour given at insertion.
+    pub color: u64,
+}
+
+/// Colour callback (upstream `drm_mm.color_adjust`).
+///
+/// Called with the node before the hole (`None`: the hole starts at the range start),
+/// the node after it (`None`: the hole ends at the range end), the colour of the node
+/// being placed, and the hole bounds, which it may shrink (e.g. a guard page next to a
+/// node of another colour). It runs before the range clamp and before alignment, in
+/// inserts, reserves, scans and [`Mm::color_evict`]. It must not panic; it cannot reach
+/// the allocator (it holds no reference to it).
+pub type ColorAdjust =
+    Box<dyn Fn(Option<&NodeInfo>, Option<&NodeInfo>, u64, &mut u64, &mut u64) + Send + Sync>;
+
+/// An allocated range: the owned token for one node of one [`Mm`].
+///
+/// Not `Clone`: the only way to free the range is to give the token back with
+/// [`Mm::remove`], which consumes it, so a double free cannot be written. A token that
+/// is dropped instead leaks its range, which [`Mm::fini`] reports. Start, size and
+/// colour never change while the node is allocated, so they are readable without the
+/// allocator.
+#[must_use = "a node must be given back with Mm::remove, or its range leaks"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct Node {
+    mm: usize,
+    index: u32,
+    start: u64,
+    size: u64,
+    color: u64,
+}
+
+impl Node {
+    /// First unit of the node.
+    #[must_use]
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// Number of units.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The colour given at insertion.
+    #[must_use]
+    pub fn color(&self) -> u64 {
+        self.color
+    }
+
+    /// One past the last unit (`start + size`, never overflows).
+    #[must_use]
+    pub fn end(&self) -> u64 {
+        self.start + self.size
+    }
+
+    /// The node as a [`NodeInfo`].
+    #[must_use]
+    pub fn info(&self) -> NodeInfo {
+        NodeInfo {
+            start: self.start,
+            size: self.size,
+            color: self.color,
+        }
+    }
+}
+
+/// Identity of each allocator, so that a node given to the wrong one is rejected.
+static NEXT_MM_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A request after validation: what the fitting logic of inserts and scans needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request {
+    pub(crate) size: u64,
+    /// 0 = none (upstream maps alignment 0 and 1 to 0).
+    pub(crate) alignment: u64,
+    /// `alignment - 1` for powers of two, else 0 (then a division is used).
+    pub(crate) remainder_mask: u64,
+    pub(crate) color: u64,
+    pub(crate) range_start: u64,
+    pub(crate) range_end: u64,
+    /// Place at the top of the hole, rounding down (insert: High/Highest; scan: High).
+    pub(crate) top: bool,
+}
+
+impl Request {
+    pub(crate) fn new(
+        size: u64,
+        alignment: u64,
+        color: u64,
+        range_start: u64,
+        range_end: u64,
+        top: bool,
+    ) -> Self {
+        let alignment = if alignment <= 1 { 0 } else { alignment };
+        let remainder_mask = if alignment.is_power_of_two() {
+            alignment - 1
+        } else {
+            0
+        };
+        Self {
+            size,
+            alignment,
+            remainder_mask,
+            color,
+            range_start,
+            range_end,
+            top,
+        }
+    }
+}
+
+/// The range allocator: upstream `struct drm_mm`.
+///
+/// Manages `[start, start + size)` in caller units. See the [crate docs](crate) for
+/// the model (holes owned by the preceding node, indexes, costs, locking).
+///
+/// # Invariants
+/// - Slot 0 is the head sentinel; the address list is circular through it, ascending.
+/// - A node's `hole_size` is the gap to the next node (or the range end); it is non-zero
+///   iff the node is in the size tree and on the hole stack.
+/// - The address tree holds the head and every node, `max_hole` correct per subtree.
+/// - `used` is the sum of node sizes; `n_nodes` their number.
+///
+/// [`check`](Self::check) re-derives all of these.
+pub struct Mm {
+    id: usize,
+    slots: Vec<Slot>,
+    /// Free-slot list, linked through `Slot::next`.
+    free_slot: u32,
+    addr_root: u32,
+    size_root: u32,
+    /// The largest hole (rightmost in the size tree), kept for O(1) access.
+    largest: u32,
+    /// Most recently added hole (top of the hole stack).
+    stack_top: u32,
+    /// Counter stamping each added hole, for the size tree's recency tie-break.
+    hole_seq: u64,
+    used: u64,
+    n_nodes: usize,
+    max_nodes: usize,
+    range_start: u64,
+    range_end: u64,
+    color_adjust: Option<ColorAdjust>,
+}
+
+impl fmt::Debug for Mm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mm")
+            .field("start", &self.range_start)
+            .field("end", &self.range_end)
+            .field("used", &self.used)
+            .field("n_nodes", &self.n_nodes)
+            .field("color_adjust", &self.color_adjust.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mm {
+    // --- hole bookkeeping: a hole and its three indexes change together --------------
+
+    /// Gives slot `i` a hole of `hole_size` and keeps the address tree's augmentation.
+    fn set_hole_size(&mut self, i: u32, hole_size: u64) {
+        self.slots[i as usize].hole_size = hole_size;
+        tree::propagate(&mut self.slots, i);
+    }
+
+    /// Records the hole after `i` (computed from its neighbour) in the size tree and on
+    /// top of the hole stack (upstream `add_hole`).
+    fn add_hole(&mut self, i: u32) {
+        let s = &self.slots[i as usize];
+        let hole = self.slots[s.next as usize].start - s.end();
+        debug_assert!(hole != 0, "add_hole({i}) without a gap");
+        self.set_hole_size(i, hole);
+        self.hole_seq += 1;
+        self.slots[i as usize].hole_seq = self.hole_seq;
+        tree::insert::<SizeTree>(&mut self.slots, &mut self.size_root, i);
+        if self.largest == NIL
+            || SizeTree::cmp(&self.slots[i as usize], &self.slots[self.largest as usize])
+                == core::cmp::Ordering::Greater
+        {
+            self.largest = i;
+        }
+        let top = self.stack_top;
+        let s = &mut self.slots[i as usize];
+        s.stack_prev = NIL;
+        s.stack_next = top;
+        if top != NIL {
+            self.slots[top as usize].stack_prev = i;
+        }
+        self.stack_top = i;
+    }
+
+    /// Forgets the hole after `i` in every index (upstream `rm_hole`).
+    fn rm_hole(&mut self, i: u32) {
+        debug_assert!(
+            self.slots[i as usize].hole_size != 0,
+            "rm_hole({i}) without a hole"
+        );
+        if self.largest == i {
+            self.largest = tree::prev::<SizeTree>(&self.slots, i);
+        }
+        tree::remove::<SizeTree>(&mut self.slots, &mut self.size_root, i);
+        let (p, n) = {
+            let s = &self.slots[i as usize];
+            (s.stack_prev, s.stack_next)
+        };
+        if p == NIL {
+            self.stack_top = n;
+        } else {
+            self.slots[p as usize].stack_next = n;
+        }
+        if n != NIL {
+            self.slots[n as usize].stack_prev = p;
+        }
+        self.set_hole_size(i, 0);
+    }
+
+    // --- slot arena ------------------------------------------------------------------
+
+    /// Takes a slot for a new node; the arena grows fallibly, so failure changes nothing.
+    fn alloc_slot(&mut self) -> Result<u32> {
+        if self.n_nodes >= self.max_nodes {
+            return Err(Error::OutOfMemory);
+        }
+        if self.free_slot != NIL {
+            let i = self.free_slot;
+            self.free_slot = self.slots[i as usize].next;
+            return Ok(i);
+        }
+        let i = u32::try_from(self.slots.len()).map_err(|_| Error::OutOfMemory)?;
+        if i == NIL {
+            return Err(Error::OutOfMemory);
+        }
+        self.slots.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        self.slots.push(Slot::new(0, 0, 0, State::Free));
+        Ok(i)
+    }
+
+    fn free_slot(&mut self, i: u32) {
+        let s = &mut self.slots[i as usize];
+        s.state = State::Free;
+        s.next = self.free_slot;
+        self.free_slot = i;
+    }
+
+    /// The node in slot `i`, or `None` for the head (a range boundary).
+    #[inline]
+    pub(crate) fn info_of(&self, i: u32) -> Option<NodeInfo> {
+        let s = &self.slots[i as usize];
+        s.is_node().then_some(NodeInfo {
+            start: s.start,
+            size: s.size,
+            color: s.color,
+        })
+    }
+
+    pub(crate) fn slot(&self, i: u32) -> &Slot {
+        &self.slots[i as usize]
+    }
+
+    pub(crate) fn slot_mut(&mut self, i: u32) -> &mut Slot {
+        &mut self.slots[i as usize]
+    }
+
+    /// Slot of `node` if it is an allocated node of this allocator.
+    pub(crate) fn lookup(&self, node: &Node) -> Result<u32> {
+        if node.mm != self.id {
+            return Err(Error::InvalidArgument);
+        }
+        let s = self
+            .slots
+            .get(node.index as usize)
+            .ok_or(Error::InvalidArgument)?;
+        if !s.is_node() || s.start != node.start || s.size != node.size {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(node.index)
+    }
+
+    // --- fitting (shared with the scan) ----------------------------------------------
+
+    /// Where a node of `req` goes in the gap `[hole_start, hole_end)` between `before`
+    /// and `after`, or `None` if it does not fit: colour adjust, then the range clamp,
+    /// then alignment (rounding up, or down when placing at the top), each re-checked.
+    pub(crate) fn fit(
+        &self,
+        before: u32,
+        after: u32,
+        hole_start: u64,
+        hole_end: u64,
+        req: &Request,
+    ) -> Option<u64> {
+        let (mut col_start, mut col_end) = (hole_start, hole_end);
+        if let Some(adjust) = &self.color_adjust {
+            let (b, a) = (self.info_of(before), self.info_of(after));
+            adjust(
+                b.as_ref(),
+                a.as_ref(),
+                req.color,
+                &mut col_start,
+                &mut col_end,
+            );
+        }
+        let lo = col_start.max(req.range_start);
+        let hi = col_end.min(req.range_end);
+        if hi <= lo || hi - lo < req.size {
+            return None;
+        }
+        let mut start = if req.top { hi - req.size } else { lo };
+        if req.alignment != 0 {
+            let rem = if req.remainder_mask != 0 {
+                start & req.remainder_mask
+            } else {
+                start % req.alignment
+            };
+            if rem != 0 {
+                start -= rem;
+                if !req.top {
+                    // Overflow past 2^64 can only be out of the hole.
+                    start = start.checked_add(req.alignment)?;
+                }
+                if start < lo || start >= hi || hi - start < req.size {
+                    return None;
+                }
+            }
+        }
+        Some(start)
+    }
+
+    /// [`fit`](Self::fit) applied to the hole after slot `h`.
+    #[inline]
+    fn place(&self, h: u32, req: &Request) -> Option<u64> {
+        let s = &self.slots[h as usize];
+        let hole_start = s.end();
+        self.fit(h, s.next, hole_start, hole_start + s.hole_size, req)
+    }
+
+    #[inline]
+    fn hole_start(&self, h: u32) -> u64 {
+        self.slots[h as usize].end()
+    }
+
+    #[inline]
+    fn hole_end(&self, h: u32) -> u64 {
+        let s = &self.slots[h as usize];
+        s.end() + s.hole_size
+    }
+
+    // --- hole searches, one per mode ---------------------------------------------------
+
+    /// The lowest hole of at least `size` that ends above `lo` (LOW's first candidate).
+    fn first_low(&self, size: u64, lo: u64) -> u32 {
+        let f = tree::floor_end(&self.slots, self.addr_root, lo);
+        let c = if f == NIL {
+            tree::first::<AddrTree>(&self.slots, self.addr_root)
+        } else if self.hole_end(f) > lo {
+            f
+        } else {
+            tree::next::<AddrTree>(&self.slots, f)
+        };
+        if c == NIL || self.slots[c as usize].hole_size >= size {
+            c
+        } else {
+            tree::next_fit(&self.slots, c, size)
+        }
+    }
+
+    /// The highest hole of at least `size` that starts below `hi` (HIGH's first).
+    fn last_high(&self, size: u64, hi: u64) -> u32 {
+        let f = tree::below_end(&self.slots, self.addr_root, hi);
+        if f == NIL || self.slots[f as usize].hole_size >= size {
+            f
+        } else {
+            tree::prev_fit(&self.slots, f, size)
+        }
+    }
+
+    fn find_low(&self, req: &Request, once: bool) -> Option<(u32, u64)> {
+        let mut h = self.first_low(req.size, req.range_start);
+        while h != NIL {
+            if self.hole_start(h) >= req.range_end {
+                break;
+            }
+            if let Some(start) = self.place(h, req) {
+                return Some((h, start));
+            }
+            if once {
+                break;
+            }
+            h = tree::next_fit(&self.slots, h, req.size);
+        }
+        None
+    }
+
+    fn find_high(&self, req: &Request, once: bool) -> Option<(u32, u64)> {
+        let mut h = self.last_high(req.size, req.range_end);
+        while h != NIL {
+            if self.hole_end(h) <= req.range_start {
+                break;
+            }
+            if let Some(start) = self.place(h, req) {
+                return Some((h, start));
+            }
+            if once {
+                break;
+            }
+            h = tree::prev_fit(&self.slots, h, req.size);
+        }
+        None
+    }
+
+    fn find_evict(&self, req: &Request) -> Option<(u32, u64)> {
+        let mut h = self.stack_top;
+        while h != NIL {
+            if let Some(start) = self.place(h, req) {
+                return Some((h, start));
+            }
+            h = self.slots[h as usize].stack_next;
+        }
+        None
+    }
+
+    /// BEST: the first hole in size order that passes (upstream walks `holes_size`).
+    ///
+    /// When the request is restricted to part of the range, the holes inside the range
+    /// are enumerated by address in lockstep with the size walk; whichever finishes
+    /// first decides, and both give the same hole (the best in size order among those
+    /// that pass). A small range in a large, fragmented allocator thus costs
+    /// O(holes in the range · log n) instead of O(all holes).
+    fn find_best(&self, req: &Request) -> Option<(u32, u64)> {
+        let mut by_size = tree::best_fit(&self.slots, self.size_root, req.size);
+        let restricted = req.range_start > self.range_start || req.range_end < self.range_end;
+        if !restricted {
+            while by_size != NIL {
+                if let Some(start) = self.place(by_size, req) {
+                    return Some((by_size, start));
+                }
+                by_size = tree::next::<SizeTree>(&self.slots, by_size);
+            }
+            return None;
+        }
+        let mut by_addr = self.first_low(req.size, req.range_start);
+        let mut best: Option<(u32, u64)> = None;
+        loop {
+            if by_size == NIL {
+                return None;
+            }
+            if let Some(start) = self.place(by_size, req) {
+                return Some((by_size, start));
+            }
+            by_size = tree::next::<SizeTree>(&self.slots, by_size);
+
+            if by_addr == NIL || self.hole_start(by_addr) >= req.range_end {
+                return best;
+            }
+            if let Some(start) = self.place(by_addr, req) {
+                let better = match best {
+                    None => true,
+                    Some((b, _)) => {
+                        SizeTree::cmp(&self.slots[by_addr as usize], &self.slots[b as usize])
+                            == core::cmp::Ordering::Less
+                    }
+                };
+                if better {
+                    best = Some((by_addr, start));
+                }
+            }
+            by_addr = tree::next_fit(&self.slots, by_addr, req.size);
+        }
+    }
+
+    /// Links a new node `[start, start + size)` into the hole after `hole` (which must
+    /// contain it) and updates every index (the commit of upstream insert and reserve).
+    fn commit(&mut self, hole: u32, start: u64, size: u64, color: u64) -> Result<Node> {
+        let i = self.alloc_slot()?;
+        let hole_start = self.hole_start(hole);
+        let hole_end = self.hole_end(hole);
+        let next = self.slots[hole as usize].next;
+        let mut s = Slot::new(start, size, color, State::Allocated);
+        s.prev = hole;
+        s.next = next;
+        self.slots[i as usize] = s;
+        self.slots[hole as usize].next = i;
+        self.slots[next as usize].prev = i;
+
+        self.rm_hole(hole);
+        tree::insert::<AddrTree>(&mut self.slots, &mut self.addr_root, i);
+        if start > hole_start {
+            self.add_hole(hole);
+        }
+        if start + size < hole_end {
+            self.add_hole(i);
+        }
+        self.used += size;
+        self.n_nodes += 1;
+        Ok(Node {
+            mm: self.id,
+            index: i,
+            start,
+            size,
+            color,
+        })
+    }
+
+    // --- public entry points -----------------------------------------------------------
+
+    /// Creates an allocator managing `[start, start + size)`: one hole, no nodes
+    /// (upstream `drm_mm_init`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `size` is 0 or `start + size` overflows (upstream
+    /// BUG). [`Error::OutOfMemory`] if the head slot cannot be allocated.
+    ///
+    /// # Examples
+    /// ```
+    /// let mm = pddgpu_mm::Mm::new(0, 4096)?;
+    /// assert_eq!(mm.holes().collect::<Vec<_>>(), [(0, 4096)]);
+    /// # Ok::<(), pddgpu_mm::Error>(())
+    /// ```
+    pub fn new(start: u64, size: u64) -> Result<Self> {
+        if size == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        let end = start.checked_add(size).ok_or(Error::InvalidArgument)?;
+        let mut slots = Vec::new();
+        slots.try_reserve(16).map_err(|_| Error::OutOfMemory)?;
+        // The head: start = range end, size = -range size, so its end is the range start.
+        let mut head = Slot::new(end, start.wrapping_sub(end), 0, State::Head);
+        head.prev = HEAD;
+        head.next = HEAD;
+        slots.push(head);
+        let mut mm = Self {
+            id: NEXT_MM_ID.fetch_add(1, AtomicOrdering::Relaxed),
+            slots,
+            free_slot: NIL,
+            addr_root: NIL,
+            size_root: NIL,
+            largest: NIL,
+            stack_top: NIL,
+            hole_seq: 0,
+            used: 0,
+            n_nodes: 0,
+            max_nodes: usize::MAX,
+            range_start: start,
+            range_end: end,
+            color_adjust: None,
+        };
+        tree::insert::<AddrTree>(&mut mm.slots, &mut mm.addr_root, HEAD);
+        mm.add_hole(HEAD);
+        Ok(mm)
+    }
+
+    /// First unit of the managed range.
+    #[must_use]
+    pub fn start(&self) -> u64 {
+        self.range_start
+    }
+
+    /// One past the last unit of the managed range.
+    #[must_use]
+    pub fn end(&self) -> u64 {
+        self.range_end
+    }
+
+    /// Units in the managed range.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.range_end - self.range_start
+    }
+
+    /// Units in allocated nodes.
+    #[must_use]
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Units in holes (`size() - used()`).
+    #[must_use]
+    pub fn free(&self) -> u64 {
+        self.size() - self.used
+    }
+
+    /// Number of allocated nodes.
+    #[must_use]
+    pub fn n_nodes(&self) -> usize {
+        self.n_nodes
+    }
+
+    /// Installs or clears the colour callback (upstream `mm->color_adjust`).
+    pub fn set_color_adjust(&mut self, f: Option<ColorAdjust>) {
+        self.color_adjust = f;
+    }
+
+    /// Caps the number of nodes (metadata budget, and fault injection for the
+    /// `OutOfMemory` path); `None` removes the cap. Existing nodes are unaffected.
+    pub fn set_max_nodes(&mut self, limit: Option<usize>) {
+        self.max_nodes = limit.unwrap_or(usize::MAX);
+    }
+
+    /// Inserts a node of `size` units anywhere in the managed range
+    /// (upstream `drm_mm_insert_node_generic`); see [`insert_in_range`](Self::insert_in_range).
+    ///
+    /// # Errors
+    /// As [`insert_in_range`](Self::insert_in_range).
+    ///
+    /// # Examples
+    /// ```
+    /// use pddgpu_mm::{InsertMode, Mm};
+    /// let mut mm = Mm::new(0, 4096)?;
+    /// let low = mm.insert(100, 0, 0, InsertMode::Low)?;
+    /// let high = mm.insert(100, 64, 0, InsertMode::High)?;
+    /// assert_eq!((low.start(), high.start()), (0, 3968)); // 3996 rounded down to 64
+    /// mm.remove(low)?;
+    /// mm.remove(high)?;
+    /// # Ok::<(), pddgpu_mm::Error>(())
+    /// ```
+    pub fn insert(
+        &mut self,
+        size: u64,
+        alignment: u64,
+        color: u64,
+        mode: InsertMode,
+    ) -> Result<Node> {
+        self.insert_in_range(size, alignment, color, 0, u64::MAX, mode)
+    }
+
+    /// Inserts a node of `size` units inside `[range_start, range_end)`, aligned to
+    /// `alignment` (absolute; 0 and 1 mean none; any value), tagged `color`, choosing
+    /// the hole as `mode` says (upstream `drm_mm_insert_node_in_range`).
+    ///
+    /// The hole is first shrunk by `color_adjust`, then clamped to the range, then the
+    /// start is aligned (up, or down at the top for `High`/`Highest`).
+    ///
+    /// # Errors
+    /// - [`Error::InvalidArgument`] if `range_start > range_end`.
+    /// - [`Error::NoSpace`] if `size` is 0, the range is smaller than `size`, or no
+    ///   hole fits.
+    /// - [`Error::OutOfMemory`] if node metadata cannot be allocated.
+    ///
+    /// On error nothing changed.
+    ///
+    /// # Complexity
+    /// O(log n) to find the first candidate and to commit; each rejected candidate
+    /// (range, colour, alignment) costs O(log n) more (O(1) for `Evict`). `Best`
+    /// restricted to a sub-range costs at most O(holes in the range · log n).
+    ///
+    /// # Examples
+    /// The range `[0, 7)` with `[1, 2)` and `[5, 6)` reserved has holes `[0,1)`, `[2,5)`
+    /// and `[6,7)`:
+    /// ```
+    /// use pddgpu_mm::{InsertMode, Mm};
+    /// let mut mm = Mm::new(0, 7)?;
+    /// let a = mm.reserve(1, 1, 0)?;
+    /// let b = mm.reserve(5, 1, 0)?;
+    /// let low = mm.insert_in_range(2, 0, 0, 0, 7, InsertMode::Low)?;
+    /// assert_eq!((low.start(), low.end()), (2, 4));
+    /// mm.remove(low)?;
+    /// let high = mm.insert_in_range(2, 0, 0, 0, 7, InsertMode::High)?;
+    /// assert_eq!((high.start(), high.end()), (3, 5));
+    /// # for n in [a, b, high] { mm.remove(n)?; }
+    /// # Ok::<(), pddgpu_mm::Error>(())
+    /// ```
+    pub fn insert_in_range(
+        &mut self,
+        size: u64,
+        alignment: u64,
+        color: u64,
+        range_start: u64,
+        range_end: u64,
+        mode: InsertMode,
+    ) -> Result<Node> {
+        if range_start > range_end {
+            return Err(Error::InvalidArgument);
+        }
+        if size == 0 || range_end - range_start < size {
+            return Err(Error::NoSpace);
+        }
+        if self.largest == NIL || self.slots[self.largest as usize].hole_size < size {
+            return Err(Error::NoSpace);
+        }
+        let top = matches!(mode, InsertMode::High | InsertMode::Highest);
+        let req = Request::new(size, alignment, color, range_start, range_end, top);
+        let found = match mode {
+            InsertMode::Best => self.find_best(&req),
+            InsertMode::Low => self.find_low(&req, false),
+            InsertMode::Lowest => self.find_low(&req, true),
+            InsertMode::High => self.find_high(&req, false),
+            InsertMode::Highest => self.find_high(&req, true),
+            InsertMode::Evict => self.find_evict(&req),
+        };
+        let (hole, start) = found.ok_or(Error::NoSpace)?;
+        self.commit(hole, start, size, color)
+    }
+
+    /// Reserves exactly `[start, start + size)` (upstream `drm_mm_reserve_node`).
+    ///
+    /// # Errors
+    /// - [`Error::NoSpace`] if `size` is 0, the end overflows, or the span is not
+    ///   entirely inside one hole after `color_adjust` (which sees `color`).
+    /// - [`Error::OutOfMemory`] if node metadata cannot be allocated.
+    ///
+    /// # Complexity
+    /// O(log n).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut mm = pddgpu_mm::Mm::new(0, 4096)?;
+    /// let node = mm.reserve(512, 1024, 0)?;
+    /// assert_eq!(mm.holes().collect::<Vec<_>>(), [(0, 512), (1536, 4096)]);
+    /// assert_eq!(mm.reserve(1024, 1, 0).unwrap_err(), pddgpu_mm::Error::NoSpace);
+    /// mm.remove(node)?;
+    /// # Ok::<(), pddgpu_mm::Error>(())
+    /// ```
+    pub fn reserve(&mut self, start: u64, size: u64, color: u64) -> Result<Node> {
+        if size == 0 {
+            return Err(Error::NoSpace);
+        }
+        let end = start.checked_add(size).ok_or(Error::NoSpace)?;
+        let hole = tree::floor_end(&self.slots, self.addr_root, start);
+        if hole == NIL {
+            return Err(Error::NoSpace);
+        }
+        let (hole_start, hole_end) = (self.hole_start(hole), self.hole_end(hole));
+        if start < hole_start || end > hole_end {
+            return Err(Error::NoSpace);
+        }
+        let (mut adj_start, mut adj_end) = (hole_start, hole_end);
+        if let Some(adjust) = &self.color_adjust {
+            let next = self.slots[hole as usize].next;
+            let (b, a) = (self.info_of(hole), self.info_of(next));
+            adjust(b.as_ref(), a.as_ref(), color, &mut adj_start, &mut adj_end);
+        }
+        if adj_start > start || adj_end < end {
+            return Err(Error::NoSpace);
+        }
+        self.commit(hole, start, size, color)
+    }
+
+    /// Frees `node`; its range merges with the holes around it, and the merged hole
+    /// becomes the most recent one (found first by [`InsertMode::Evict`])
+    /// (upstream `drm_mm_remove_node`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `node` belongs to another allocator (the node is
+    /// then dropped, and leaks in its own allocator).
+    ///
+    /// # Complexity
+    /// O(log n).
+    pub fn remove(&mut self, node: Node) -> Result<()> {
+        let i = self.lookup(&node)?;
+        let (prev, next) = {
+            let s = &self.slots[i as usize];
+            (s.prev, s.next)
+        };
+        if self.slots[i as usize].hole_size != 0 {
+            self.rm_hole(i);
+        }
+        tree::remove::<AddrTree>(&mut self.slots, &mut self.addr_root, i);
+        self.slots[prev as usize].next = next;
+        self.slots[next as usize].prev = prev;
+        if self.slots[prev as usize].hole_size != 0 {
+            self.rm_hole(prev);
+        }
+        self.add_hole(prev);
+        self.used -= node.size;
+        self.n_nodes -= 1;
+        self.free_slot(i);
+        Ok(())
+    }
+
+    /// Whether no node is allocated (upstream `drm_mm_clean`).
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.n_nodes == 0
+    }
+
+    /// The nodes in address order (upstream `drm_mm_for_each_node`).
+    ///
+    /// # Complexity
+    /// O(1) per node.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeInfo> + '_ {
+        let mut i = self.slots[HEAD as usize].next;
+        core::iter::from_fn(move || {
+            if i == HEAD {
+                return None;
+            }
+            let info = self.info_of(i);
+            i = self.slots[i as usize].next;
+            info
+        })
+    }
+
+    /// The nodes overlapping `[start, end)`, in address order (upstream
+    /// `drm_mm_for_each_node_in_range`, safe for any bounds).
+    ///
+    /// # Complexity
+    /// O(log n + k) for k nodes returned.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut mm = pddgpu_mm::Mm::new(0, 100)?;
+    /// let a = mm.reserve(10, 10, 0)?;
+    /// let b = mm.reserve(30, 10, 0)?;
+    /// let c = mm.reserve(50, 10, 0)?;
+    /// let hit: Vec<u64> = mm.nodes_in_range(19, 31).map(|n| n.start).collect();
+    /// assert_eq!(hit, [10, 30]);
+    /// # for n in [a, b, c] { mm.remove(n)?; }
+    /// # Ok::<(), pddgpu_mm::Error>(())
+    /// ```
+    pub fn nodes_in_range(&self, start: u64, end: u64) -> impl Iterator<Item = NodeInfo> + '_ {
+        // The first node ending after `start` follows the owner of the hole at `start`.
+        let f = tree::floor_end(&self.slots, self.addr_root, start);
+        let mut i = if f == NIL {
+            self.slots[HEAD as usize].next
+        } else {
+            self.slots[f as usize].next
+        };
+        core::iter::from_fn(move || {
+            if i == HEAD || start >= end {
+                return None;
+            }
+            let s = &self.slots[i as usize];
+            if s.start >= end {
+                return None;
+            }
+            i = s.next;
+            Some(NodeInfo {
+                start: s.start,
+                size: s.size,
+                color: s.color,
+            })
+        })
+    }
+
+    /// The holes as `(start, end)` in address order.
+    ///
+    /// # Complexity
+    /// O(1) per node.
+    pub fn holes(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let mut i = HEAD;
+        let mut done = false;
+        core::iter::from_fn(move || {
+            while !done {
+                let s = &self.slots[i as usize];
+                let cur = i;
+                i = s.next;
+                done = i == HEAD;
+                if s.hole_size != 0 {
+                    return Some((self.hole_start(cur), self.hole_end(cur)));
+                }
+            }
+            None
+        })
+    }
+
+    /// The holes as `(start, end)`, most recently created first: the order
+    /// [`InsertMode::Evict`] tries them (upstream `drm_mm_for_each_hole`).
+    pub fn holes_by_recency(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let mut i = self.stack_top;
+        core::iter::from_fn(move || {
+            if i == NIL {
+                return None;
+            }
+            let cur = i;
+            i = self.slots[i as usize].stack_next;
+            Some((self.hole_start(cur), self.hole_end(cur)))
+        })
+    }
+
+    /// The largest hole as `(start, end)`, `None` if the range is full. O(1).
+    #[must_use]
+    pub fn largest_hole(&self) -> Option<(u64, u64)> {
+        (self.largest != NIL).then(|| (self.hole_start(self.largest), self.hole_end(self.largest)))
+    }
+
+    // --- print / check / fini ------------------------------------------------------------
+
+    /// Writes the layout in the kernel's `drm_mm_print` format: the holes and nodes in
+    /// address order (zero-size holes omitted), then the totals.
+    ///
+    /// # Errors
+    /// Only those of `out`.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut mm = pddgpu_mm::Mm::new(0, 4096)?;
+    /// let node = mm.reserve(512, 1024, 0)?;
+    /// let mut s = String::new();
+    /// mm.print(&mut s).unwrap();
+    /// assert_eq!(s, "0x0000000000000000-0x0000000000000200: 512: free\n\
+    ///                0x0000000000000200-0x0000000000000600: 1024: used\n\
+    ///                0x0000000000000600-0x0000000000001000: 2560: free\n\
+    ///                total: 4096, used 1024 free 3072\n");
+    /// # mm.remove(node)?;
+    /// # Ok::<(), pddgpu_mm::Error>(())
+    /// ```
+    pub fn print(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        let (mut used, mut free) = (0u64, 0u64);
+        let mut i = HEAD;
+        loop {
+            let s = &self.slots[i as usize];
+            if i != HEAD {
+                writeln!(out, "{:#018x}-{:#018x}: {}: used", s.start, s.end(), s.size)?;
+                used += s.size;
+            }
+            if s.hole_size != 0 {
+                let (hs, he) = (self.hole_start(i), self.hole_end(i));
+                writeln!(out, "{hs:#018x}-{he:#018x}: {}: free", s.hole_size)?;
+                free += s.hole_size;
+            }
+            i = s.next;
+            if i == HEAD {
+                break;
+            }
+        }
+        writeln!(out, "total: {}, used {used} free {free}", used + free)
+    }
+
+    /// Tears the allocator down (upstream `drm_mm_takedown`).
+    ///
+    /// # Errors
+    /// [`Leak`] listing the nodes never removed (their tokens were dropped or are still
+    /// held); the allocator is gone either way.
+    pub fn fini(self) -> core::result::Result<(), Leak> {
+        if self.is_clean() {
+            Ok(())
+        } else {
+            Err(Leak {
+                nodes: self.nodes().collect(),
+            })
+        }
+    }
+
+    /// Re-derives every invariant from scratch and compares it with the indexes: the
+    /// address list (ascending, disjoint, inside the range, hole sizes), the address
+    /// tree (order, parent links, max-hole augmentation), the size tree (exactly the
+    /// nodes with a hole, ordered, largest cached), the hole stack (exactly those,
+    /// newest first), the free-slot list and the counters.
+    ///
+    /// # Errors
+    /// [`CheckError`] describing the first violation found.
+    ///
+    /// # Complexity
+    /// O(n log n); for tests and debugging.
+    pub fn check(&self) -> core::result::Result<(), CheckError> {
+        macro_rules! ensure {
+            ($cond:expr, $($arg:tt)*) => {
+                if !$cond {
+                    return Err(CheckError { what: format!($($arg)*) });
+                }
+            };
+        }
+        let head = &self.slots[HEAD as usize];
+        ensure!(head.state == State::Head, "slot 0 is not the head");
+        ensure!(
+            head.start == self.range_end && head.end() == self.range_start,
+            "head does not encode the range"
+        );
+        // Address list.
+        let mut order = Vec::new();
+        let (mut used, mut n, mut holes) = (0u64, 0usize, 0usize);
+        let mut i = HEAD;
+        let mut last_end = self.range_start;
+        loop {
+            let s = &self.slots[i as usize];
+            order.push(i);
+            if i != HEAD {
+                ensure!(
+                    s.state == State::Allocated,
+                    "slot {i} in the list is {:?}",
+                    s.state
+                );
+                ensure!(s.size != 0, "node {i} has size 0");
+                ensure!(
+                    s.start >= last_end,
+                    "node {i} at {:#x} overlaps the previous",
+                    s.start
+                );
+                ensure!(s.start.checked_add(s.size).is_some(), "node {i} wraps");
+                used += s.size;
+                n += 1;
+            }
+            let next = s.next;
+            ensure!(
+                (next as usize) < self.slots.len() && self.slots[next as usize].prev == i,
+                "list link {i} -> {next} broken"
+            );
+            let next_start = self.slots[next as usize].start;
+            ensure!(
+                next_start >= s.end(),
+                "node {i} ends after its successor starts"
+            );
+            ensure!(
+                s.hole_size == next_start - s.end(),
+                "slot {i}: hole_size {} but gap {}",
+                s.hole_size,
+                next_start - s.end()
+            );
+            if s.hole_size != 0 {
+                holes += 1;
+            }
+            last_end = s.end();
+            if next == HEAD {
+                break;
+            }
+            ensure!(order.len() <= self.slots.len(), "address list cycles");
+            i = next;
+        }
+        ensure!(last_end <= self.range_end, "last node beyond the range end");
+        ensure!(
+            used == self.used,
+            "used {} but nodes sum to {used}",
+            self.used
+        );
+        ensure!(
+            n == self.n_nodes,
+            "n_nodes {} but {n} nodes listed",
+            self.n_nodes
+        );
+
+        // Address tree: structure, augmentation, in-order = list order.
+        self.check_tree::<AddrTree>(self.addr_root, order.len())?;
+        let mut t = tree::first::<AddrTree>(&self.slots, self.addr_root);
+        for &want in &order {
+            ensure!(
+                t == want,
+                "address tree order: {t} where the list has {want}"
+            );
+            t = tree::next::<AddrTree>(&self.slots, t);
+        }
+        ensure!(t == NIL, "address tree has extra slots");
+        for &k in &order {
+            let s = &self.slots[k as usize];
+            let mut m = s.hole_size;
+            for c in [s.addr.left, s.addr.right] {
+                if c != NIL {
+                    m = m.max(self.slots[c as usize].max_hole);
+                }
+            }
+            ensure!(
+                s.max_hole == m,
+                "slot {k}: max_hole {} should be {m}",
+                s.max_hole
+            );
+        }
+
+        // Size tree: exactly the holes, ascending, largest cached.
+        self.check_tree::<SizeTree>(self.size_root, holes)?;
+        let mut t = tree::first::<SizeTree>(&self.slots, self.size_root);
+        let mut count = 0;
+        let mut prev = NIL;
+        while t != NIL {
+            let s = &self.slots[t as usize];
+            ensure!(s.hole_size != 0, "slot {t} without a hole in the size tree");
+            ensure!(s.is_node() || t == HEAD, "free slot {t} in the size tree");
+            if prev != NIL {
+                ensure!(
+                    SizeTree::cmp(&self.slots[prev as usize], s) == core::cmp::Ordering::Less,
+                    "size tree out of order at {t}"
+                );
+            }
+            count += 1;
+            prev = t;
+            t = tree::next::<SizeTree>(&self.slots, t);
+        }
+        ensure!(count == holes, "size tree has {count} holes, list {holes}");
+        ensure!(
+            self.largest == prev,
+            "largest hole cache {} but rightmost {prev}",
+            self.largest
+        );
+
+        // Hole stack: exactly the holes, newest first.
+        let mut t = self.stack_top;
+        let (mut count, mut prev, mut seq) = (0usize, NIL, u64::MAX);
+        while t != NIL {
+            let s = &self.slots[t as usize];
+            ensure!(
+                s.hole_size != 0,
+                "slot {t} without a hole on the hole stack"
+            );
+            ensure!(s.stack_prev == prev, "hole stack back link of {t} broken");
+            ensure!(s.hole_seq < seq, "hole stack not newest first at {t}");
+            seq = s.hole_seq;
+            count += 1;
+            ensure!(count <= holes, "hole stack longer than the hole count");
+            prev = t;
+            t = s.stack_next;
+        }
+        ensure!(count == holes, "hole stack has {count} holes, list {holes}");
+
+        // Arena: every slot is the head, a listed node or free.
+        let mut free = 0usize;
+        let mut t = self.free_slot;
+        while t != NIL {
+            ensure!(
+                self.slots[t as usize].state == State::Free,
+                "slot {t} on the free list is in use"
+            );
+            free += 1;
+            ensure!(free < self.slots.len(), "free-slot list cycles");
+            t = self.slots[t as usize].next;
+        }
+        ensure!(
+            1 + n + free == self.slots.len(),
+            "{} slots but 1 head + {n} nodes + {free} free",
+            self.slots.len()
+        );
+        Ok(())
+    }
+
+    /// Structural check of one tree: parent links, heap order of priorities, size.
+    fn check_tree<T: Tree>(&self, root: u32, want: usize) -> core::result::Result<(), CheckError> {
+        let err = |what: alloc::string::String| Err(CheckError { what });
+        if root != NIL && T::links(&self.slots[root as usize]).parent != NIL {
+            return err(format!("tree root {root} has a parent"));
+        }
+        let mut stack = Vec::new();
+        let mut seen = 0usize;
+        if root != NIL {
+            stack.push(root);
+        }
+        while let Some(t) = stack.pop() {
+            seen += 1;
+            if seen > want {
+                return err(format!("tree has more than {want} slots"));
+            }
+            let lk = *T::links(&self.slots[t as usize]);
+            for c in [lk.left, lk.right] {
+                if c == NIL {
+                    continue;
+                }
+                if c as usize >= self.slots.len() || T::links(&self.slots[c as usize]).parent != t {
+                    return err(format!("tree child {c} of {t} has a wrong parent link"));
+                }
+                if !crate::tree::heap_ok(t, c) {
+                    return err(format!("tree heap order broken between {t} and {c}"));
+                }
+                stack.push(c);
+            }
+        }
+        if seen != want {
+            return err(format!("tree has {seen} slots, expected {want}"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    pub(crate) fn addr_root(&self) -> u32 {
+        self.addr_root
+    }
+
+    pub(crate) fn color_adjust_fn(&self) -> Option<&ColorAdjust> {
+        self.color_adjust.as_ref()
+    }
+}

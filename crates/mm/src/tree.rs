@@ -1,0 +1,423 @@
+//! Intrusive treaps over the slot arena.
+//!
+//! Two trees thread through every [`Slot`]: the address tree (all nodes, keyed by node
+//! end, augmented with the largest following hole per subtree, as upstream's
+//! `holes_addr` with `subtree_max_hole`) and the hole-size tree (nodes followed by a
+//! hole, keyed by hole size then recency, as upstream's `holes_size`). A treap keeps
+//! both balanced in expectation: a node's priority is a fixed hash of its slot index, so
+//! the shape is independent of the insertion order and no random state is needed.
+//!
+//! All operations are O(log n) expected; links are `u32` indices, [`NIL`] = none.
+
+use core::cmp::Ordering;
+
+use crate::slot::{Links, Slot, NIL};
+
+/// Heap priority of slot `i` (a fixed mix of the index; parents have higher values).
+#[inline]
+fn prio(i: u32) -> u32 {
+    let mut x = u64::from(i).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    // INVARIANT: only the high half is kept; truncation is the intent here.
+    (x >> 32) as u32
+}
+
+/// One intrusive tree: which links it uses, its order and its augmentation.
+pub(crate) trait Tree {
+    /// This tree's links in `s`.
+    fn links(s: &Slot) -> &Links;
+    /// This tree's links in `s`, mutably.
+    fn links_mut(s: &mut Slot) -> &mut Links;
+    /// Total order of the tree's keys.
+    fn cmp(a: &Slot, b: &Slot) -> Ordering;
+    /// Recomputes the augmentation of `i` from its own value and its children.
+    #[inline]
+    fn update(_slots: &mut [Slot], _i: u32) {}
+}
+
+/// Upstream `holes_addr` (and the node interval tree): every node by end address.
+#[derive(Debug)]
+pub(crate) struct AddrTree;
+
+impl Tree for AddrTree {
+    #[inline]
+    fn links(s: &Slot) -> &Links {
+        &s.addr
+    }
+    #[inline]
+    fn links_mut(s: &mut Slot) -> &mut Links {
+        &mut s.addr
+    }
+    #[inline]
+    fn cmp(a: &Slot, b: &Slot) -> Ordering {
+        a.end().cmp(&b.end())
+    }
+    #[inline]
+    fn update(slots: &mut [Slot], i: u32) {
+        let s = &slots[i as usize];
+        let mut m = s.hole_size;
+        let (l, r) = (s.addr.left, s.addr.right);
+        if l != NIL {
+            m = m.max(slots[l as usize].max_hole);
+        }
+        if r != NIL {
+            m = m.max(slots[r as usize].max_hole);
+        }
+        slots[i as usize].max_hole = m;
+    }
+}
+
+/// Upstream `holes_size`: holes by size ascending; among equal sizes the most recently
+/// added first (upstream walks the same order from the other end).
+#[derive(Debug)]
+pub(crate) struct SizeTree;
+
+impl Tree for SizeTree {
+    #[inline]
+    fn links(s: &Slot) -> &Links {
+        &s.by_size
+    }
+    #[inline]
+    fn links_mut(s: &mut Slot) -> &mut Links {
+        &mut s.by_size
+    }
+    #[inline]
+    fn cmp(a: &Slot, b: &Slot) -> Ordering {
+        a.hole_size
+            .cmp(&b.hole_size)
+            .then_with(|| b.hole_seq.cmp(&a.hole_seq))
+    }
+}
+
+#[inline]
+fn l<T: Tree>(slots: &[Slot], i: u32) -> Links {
+    *T::links(&slots[i as usize])
+}
+
+#[inline]
+fn lm<T: Tree>(slots: &mut [Slot], i: u32) -> &mut Links {
+    T::links_mut(&mut slots[i as usize])
+}
+
+/// Recomputes the augmentation from `i` up to the root, stopping early once a value
+/// does not change (ancestors depend only on it).
+pub(crate) fn propagate(slots: &mut [Slot], mut i: u32) {
+    while i != NIL {
+        let old = slots[i as usize].max_hole;
+        AddrTree::update(slots, i);
+        if slots[i as usize].max_hole == old {
+            return;
+        }
+        i = slots[i as usize].addr.parent;
+    }
+}
+
+/// Like [`propagate`] but without the early stop (after structural changes).
+fn propagate_all<T: Tree>(slots: &mut [Slot], mut i: u32) {
+    while i != NIL {
+        T::update(slots, i);
+        i = l::<T>(slots, i).parent;
+    }
+}
+
+/// Replaces `old` by `new` as the child of `parent` (or as the root).
+#[inline]
+fn replace_child<T: Tree>(slots: &mut [Slot], root: &mut u32, parent: u32, old: u32, new: u32) {
+    if parent == NIL {
+        *root = new;
+    } else if l::<T>(slots, parent).left == old {
+        lm::<T>(slots, parent).left = new;
+    } else {
+        lm::<T>(slots, parent).right = new;
+    }
+}
+
+/// Rotates `x` above its parent.
+fn rotate_up<T: Tree>(slots: &mut [Slot], root: &mut u32, x: u32) {
+    let p = l::<T>(slots, x).parent;
+    let g = l::<T>(slots, p).parent;
+    if l::<T>(slots, p).left == x {
+        let b = l::<T>(slots, x).right;
+        lm::<T>(slots, p).left = b;
+        if b != NIL {
+            lm::<T>(slots, b).parent = p;
+        }
+        lm::<T>(slots, x).right = p;
+    } else {
+        let b = l::<T>(slots, x).left;
+        lm::<T>(slots, p).right = b;
+        if b != NIL {
+            lm::<T>(slots, b).parent = p;
+        }
+        lm::<T>(slots, x).left = p;
+    }
+    lm::<T>(slots, p).parent = x;
+    lm::<T>(slots, x).parent = g;
+    replace_child::<T>(slots, root, g, p, x);
+    T::update(slots, p);
+    T::update(slots, x);
+}
+
+/// Inserts unlinked slot `i` (its key and augmentation inputs already set).
+pub(crate) fn insert<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
+    *lm::<T>(slots, i) = Links::NONE;
+    T::update(slots, i);
+    let mut parent = NIL;
+    let mut t = *root;
+    let mut go_left = false;
+    while t != NIL {
+        parent = t;
+        go_left = T::cmp(&slots[i as usize], &slots[t as usize]) == Ordering::Less;
+        t = if go_left {
+            l::<T>(slots, t).left
+        } else {
+            l::<T>(slots, t).right
+        };
+    }
+    lm::<T>(slots, i).parent = parent;
+    if parent == NIL {
+        *root = i;
+    } else if go_left {
+        lm::<T>(slots, parent).left = i;
+    } else {
+        lm::<T>(slots, parent).right = i;
+    }
+    propagate_all::<T>(slots, parent);
+    let pi = prio(i);
+    loop {
+        let p = l::<T>(slots, i).parent;
+        if p == NIL || prio(p) >= pi {
+            break;
+        }
+        rotate_up::<T>(slots, root, i);
+    }
+}
+
+/// Removes linked slot `i` from the tree.
+pub(crate) fn remove<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
+    // Rotate `i` down until it has at most one child.
+    loop {
+        let li = l::<T>(slots, i);
+        if li.left == NIL || li.right == NIL {
+            break;
+        }
+        let c = if prio(li.left) > prio(li.right) {
+            li.left
+        } else {
+            li.right
+        };
+        rotate_up::<T>(slots, root, c);
+    }
+    let li = l::<T>(slots, i);
+    let child = if li.left != NIL { li.left } else { li.right };
+    if child != NIL {
+        lm::<T>(slots, child).parent = li.parent;
+    }
+    replace_child::<T>(slots, root, li.parent, i, child);
+    *lm::<T>(slots, i) = Links::NONE;
+    propagate_all::<T>(slots, li.parent);
+}
+
+/// Leftmost slot of the subtree at `t` (`NIL` if empty).
+pub(crate) fn first<T: Tree>(slots: &[Slot], mut t: u32) -> u32 {
+    if t == NIL {
+        return NIL;
+    }
+    loop {
+        let left = l::<T>(slots, t).left;
+        if left == NIL {
+            return t;
+        }
+        t = left;
+    }
+}
+
+/// Rightmost slot of the subtree at `t` (`NIL` if empty).
+pub(crate) fn last<T: Tree>(slots: &[Slot], mut t: u32) -> u32 {
+    if t == NIL {
+        return NIL;
+    }
+    loop {
+        let right = l::<T>(slots, t).right;
+        if right == NIL {
+            return t;
+        }
+        t = right;
+    }
+}
+
+/// In-order successor of `i` (`NIL` after the last).
+pub(crate) fn next<T: Tree>(slots: &[Slot], mut i: u32) -> u32 {
+    let right = l::<T>(slots, i).right;
+    if right != NIL {
+        return first::<T>(slots, right);
+    }
+    loop {
+        let p = l::<T>(slots, i).parent;
+        if p == NIL || l::<T>(slots, p).left == i {
+            return p;
+        }
+        i = p;
+    }
+}
+
+/// In-order predecessor of `i` (`NIL` before the first).
+pub(crate) fn prev<T: Tree>(slots: &[Slot], mut i: u32) -> u32 {
+    let left = l::<T>(slots, i).left;
+    if left != NIL {
+        return last::<T>(slots, left);
+    }
+    loop {
+        let p = l::<T>(slots, i).parent;
+        if p == NIL || l::<T>(slots, p).right == i {
+            return p;
+        }
+        i = p;
+    }
+}
+
+// --- Address-tree searches pruned by the max-hole augmentation -----------------------
+
+#[inline]
+fn max_hole(slots: &[Slot], t: u32) -> u64 {
+    if t == NIL {
+        0
+    } else {
+        slots[t as usize].max_hole
+    }
+}
+
+/// The lowest-addressed slot with `hole_size >= size` in the subtree at `t`, which must
+/// contain one (`max_hole >= size`).
+fn first_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
+    loop {
+        let s = &slots[t as usize];
+        if max_hole(slots, s.addr.left) >= size {
+            t = s.addr.left;
+        } else if s.hole_size >= size {
+            return t;
+        } else {
+            t = s.addr.right;
+        }
+    }
+}
+
+/// The highest-addressed slot with `hole_size >= size` in the subtree at `t`, which
+/// must contain one.
+fn last_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
+    loop {
+        let s = &slots[t as usize];
+        if max_hole(slots, s.addr.right) >= size {
+            t = s.addr.right;
+        } else if s.hole_size >= size {
+            return t;
+        } else {
+            t = s.addr.left;
+        }
+    }
+}
+
+/// The next slot after `i` in address order whose hole is at least `size`, skipping
+/// subtrees without one (upstream `next_hole_low_addr`).
+pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
+    let right = slots[i as usize].addr.right;
+    if max_hole(slots, right) >= size {
+        return first_fit_in(slots, right, size);
+    }
+    loop {
+        let p = slots[i as usize].addr.parent;
+        if p == NIL {
+            return NIL;
+        }
+        let ps = &slots[p as usize];
+        if ps.addr.left == i {
+            if ps.hole_size >= size {
+                return p;
+            }
+            if max_hole(slots, ps.addr.right) >= size {
+                return first_fit_in(slots, ps.addr.right, size);
+            }
+        }
+        i = p;
+    }
+}
+
+/// The previous slot before `i` in address order whose hole is at least `size`
+/// (upstream `next_hole_high_addr`).
+pub(crate) fn prev_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
+    let left = slots[i as usize].addr.left;
+    if max_hole(slots, left) >= size {
+        return last_fit_in(slots, left, size);
+    }
+    loop {
+        let p = slots[i as usize].addr.parent;
+        if p == NIL {
+            return NIL;
+        }
+        let ps = &slots[p as usize];
+        if ps.addr.right == i {
+            if ps.hole_size >= size {
+                return p;
+            }
+            if max_hole(slots, ps.addr.left) >= size {
+                return last_fit_in(slots, ps.addr.left, size);
+            }
+        }
+        i = p;
+    }
+}
+
+/// The last slot whose end (= hole start) is `<= addr`, i.e. the owner of the hole
+/// that contains `addr` if any hole does (`NIL` if `addr` is below the range).
+pub(crate) fn floor_end(slots: &[Slot], root: u32, addr: u64) -> u32 {
+    let mut found = NIL;
+    let mut t = root;
+    while t != NIL {
+        let s = &slots[t as usize];
+        if s.end() <= addr {
+            found = t;
+            t = s.addr.right;
+        } else {
+            t = s.addr.left;
+        }
+    }
+    found
+}
+
+/// The last slot whose end (= hole start) is `< addr`.
+pub(crate) fn below_end(slots: &[Slot], root: u32, addr: u64) -> u32 {
+    let mut found = NIL;
+    let mut t = root;
+    while t != NIL {
+        let s = &slots[t as usize];
+        if s.end() < addr {
+            found = t;
+            t = s.addr.right;
+        } else {
+            t = s.addr.left;
+        }
+    }
+    found
+}
+
+/// The smallest hole of at least `size` in the size tree (most recent among equals).
+pub(crate) fn best_fit(slots: &[Slot], root: u32, size: u64) -> u32 {
+    let mut found = NIL;
+    let mut t = root;
+    while t != NIL {
+        let s = &slots[t as usize];
+        if s.hole_size >= size {
+            found = t;
+            t = s.by_size.left;
+        } else {
+            t = s.by_size.right;
+        }
+    }
+    found
+}
+
+/// Whether parent `p` and child `c` respect the treap's heap order (for `check`).
+pub(crate) fn heap_ok(p: u32, c: u32) -> bool {
+    prio(p) >= prio(c)
+}
