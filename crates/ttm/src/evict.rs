@@ -1,0 +1,244 @@
+//! Eviction (upstream `ttm_bo_evict_alloc`, `ttm_lru_walk_for_evict`,
+//! `ttm_bo_evict_cb`, `ttm_bo_evict`, `ttm_resource_manager_evict_all`) and delayed
+//! deletion of BOs released while busy.
+//!
+//! # The eviction walk
+//! 1. Visit the manager's LRU: priority 0 → 3, least recently used first. The LRU
+//!    lock is held only to fetch the next entry.
+//! 2. Try-lock the entry's BO; skip it if contended (that includes the evicting BO
+//!    itself), gone, no longer in this memory type, pinned, or not
+//!    `eviction_valuable` for the place.
+//! 3. A deleted BO is reclaimed: wait for idle, free its memory. Any other BO is
+//!    evicted to the driver's `evict_flags` placement (a full two-pass allocation
+//!    that may recursively evict from the target) or, for an empty placement, purged.
+//!    A victim that cannot be moved (no space, busy) is skipped.
+//! 4. After every single eviction retry the evictor's allocation; stop on success.
+//! 5. At the end of the LRU report "nothing evictable" ([`Error::Busy`]): validation
+//!    then moves on to the next place.
+//!
+//! Walkers only try-lock, so the walk cannot deadlock against owners or other
+//! walkers; nesting is bounded by [`MAX_EVICT_DEPTH`].
+
+use std::sync::Arc;
+
+use crate::bo::{BoCore, ReservedBo};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::lru::LruCursor;
+use crate::manager::ManagerSlot;
+use crate::placement::{MemType, Place};
+use crate::resource::Resource;
+use crate::validate::OperationCtx;
+
+/// Deepest nesting of evictions (an eviction whose target needs eviction, ...).
+pub const MAX_EVICT_DEPTH: u32 = 8;
+
+impl ReservedBo<'_> {
+    /// Makes room in `slot`'s manager for this BO at `place` and allocates it.
+    pub(crate) fn evict_alloc(
+        &mut self,
+        slot: &Arc<ManagerSlot>,
+        place: &Place,
+        ctx: &mut OperationCtx,
+    ) -> Result<Resource> {
+        if ctx.depth >= MAX_EVICT_DEPTH {
+            return Err(Error::Busy);
+        }
+        ctx.depth += 1;
+        let r = self.evict_walk(slot, place, ctx);
+        ctx.depth -= 1;
+        r
+    }
+
+    fn evict_walk(
+        &mut self,
+        slot: &Arc<ManagerSlot>,
+        place: &Place,
+        ctx: &mut OperationCtx,
+    ) -> Result<Resource> {
+        let dev = Arc::clone(&self.core.dev);
+        let mut cursor = LruCursor::default();
+        loop {
+            // The LRU guard is a temporary: released before anything else happens.
+            let next = dev.lru.lock().next(slot.mem_type, &mut cursor);
+            let Some(item) = next else {
+                return Err(Error::Busy);
+            };
+            let Some(victim) = item.bo.upgrade() else {
+                continue;
+            };
+            if Arc::ptr_eq(&victim, self.core) {
+                continue;
+            }
+            let evicted = {
+                let Some(state) = victim.state.try_lock() else {
+                    continue;
+                };
+                let mut vbo = ReservedBo {
+                    core: &victim,
+                    state,
+                    bump: false,
+                };
+                vbo.evict_one(slot.mem_type, place, ctx)
+            };
+            match evicted {
+                Ok(true) => {}
+                Ok(false) | Err(Error::Busy | Error::NoSpace) => continue,
+                Err(e) => return Err(e),
+            }
+            match self.resource_alloc(place, slot) {
+                Ok(res) => return Ok(res),
+                Err(Error::NoSpace) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The per-victim step of the walk (`ttm_bo_evict_cb`). `Ok(false)` = skipped.
+    fn evict_one(
+        &mut self,
+        mem_type: MemType,
+        place: &Place,
+        ctx: &mut OperationCtx,
+    ) -> Result<bool> {
+        // The BO may have moved since the LRU entry was read.
+        let Some(res) = self.state.resource.as_ref() else {
+            return Ok(false);
+        };
+        if res.mem_type() != mem_type || self.state.pin_count > 0 {
+            return Ok(false);
+        }
+        let info = self.info();
+        if !self.core.dev.funcs.eviction_valuable(&info, res, place) {
+            return Ok(false);
+        }
+        if self.core.is_deleted() {
+            self.core.wait_idle(ctx.no_wait_gpu)?;
+            self.core.cleanup_memtype_use(&mut self.state);
+            self.core.dev.forget_zombie(self.core);
+            return Ok(true);
+        }
+        self.evict(ctx)?;
+        Ok(true)
+    }
+
+    /// Evicts the BO to its driver-chosen placement (`ttm_bo_evict`).
+    ///
+    /// # Errors
+    /// As [`ReservedBo::validate`]; the BO keeps its resource on error.
+    pub fn evict(&mut self, ctx: &mut OperationCtx) -> Result<()> {
+        let info = self.info();
+        let Some(res) = self.state.resource.as_ref() else {
+            return Ok(());
+        };
+        let placement = self.core.dev.funcs.evict_flags(&info, res);
+        if placement.is_empty() {
+            return self.pipeline_gutting(ctx);
+        }
+        let new = match self.mem_space(&placement, ctx) {
+            Ok(new) => new,
+            Err(e) => {
+                let mut dump = String::new();
+                // Formatting into a String cannot fail.
+                let _ = self.core.dev.mem_space_debug(&placement, &mut dump);
+                tracing::debug!(bo = info.id, error = %e, "Failed to find memory space for buffer eviction\n{dump}");
+                return Err(e);
+            }
+        };
+        self.move_with_bounce(new, true, ctx)
+    }
+}
+
+impl Device {
+    /// Evicts every evictable BO of `mem_type` (`ttm_resource_manager_evict_all`),
+    /// used by shutdown and suspend. Deleted BOs are waited for and freed. Pinned BOs
+    /// stay.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if no manager is installed; otherwise the first eviction
+    /// error (e.g. [`Error::NoSpace`] when the eviction target is full), with the
+    /// BOs evicted so far staying evicted.
+    ///
+    /// # Locking
+    /// Blocks on reservations: call without holding any.
+    pub fn evict_all(self: &Arc<Self>, mem_type: MemType) -> Result<()> {
+        if self.slot(mem_type).is_none() {
+            return Err(Error::NotFound);
+        }
+        let mut ctx = OperationCtx::new();
+        loop {
+            match self.evict_first(mem_type, &mut ctx) {
+                Ok(()) => {}
+                Err(Error::NotFound) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Evicts the least recently used BO of `mem_type` (`ttm_bo_evict_first`).
+    fn evict_first(&self, mem_type: MemType, ctx: &mut OperationCtx) -> Result<()> {
+        let next = self.lru.lock().next(mem_type, &mut LruCursor::default());
+        let item = next.ok_or(Error::NotFound)?;
+        let Some(core) = item.bo.upgrade() else {
+            // The BO is being dropped; its resource is about to go.
+            std::thread::yield_now();
+            return Ok(());
+        };
+        let state = core.state.lock();
+        let mut bo = ReservedBo {
+            core: &core,
+            state,
+            bump: false,
+        };
+        if bo.state.resource.as_ref().map(Resource::mem_type) != Some(mem_type) {
+            return Ok(());
+        }
+        if core.is_deleted() {
+            core.wait_idle(ctx.no_wait_gpu)?;
+            core.cleanup_memtype_use(&mut bo.state);
+            drop(bo);
+            self.forget_zombie(&core);
+            return Ok(());
+        }
+        bo.evict(ctx)
+    }
+
+    /// Removes a reclaimed BO from the deleted list.
+    pub(crate) fn forget_zombie(&self, core: &Arc<BoCore>) {
+        let removed: Vec<Arc<BoCore>> = {
+            let mut zombies = self.zombies.lock();
+            let (gone, keep) = core::mem::take(&mut *zombies)
+                .into_iter()
+                .partition(|z| Arc::ptr_eq(z, core));
+            *zombies = keep;
+            gone
+        };
+        // Dropped outside the lock: it may be the last reference.
+        drop(removed);
+    }
+
+    /// Frees the memory of deleted BOs that are idle (upstream's delayed-delete work
+    /// item). With `no_wait` busy ones are kept for later; otherwise each is waited
+    /// for up to the device's wait timeout. Returns how many were reclaimed.
+    ///
+    /// # Locking
+    /// Blocks on reservations: call without holding any.
+    pub fn delayed_delete(&self, no_wait: bool) -> usize {
+        let zombies = core::mem::take(&mut *self.zombies.lock());
+        let mut keep = Vec::new();
+        let mut reclaimed = 0;
+        for core in zombies {
+            if core.wait_idle(no_wait).is_err() {
+                keep.push(core);
+                continue;
+            }
+            {
+                let mut state = core.state.lock();
+                core.cleanup_memtype_use(&mut state);
+            }
+            reclaimed += 1;
+        }
+        self.zombies.lock().extend(keep);
+        reclaimed
+    }
+}
