@@ -17,10 +17,11 @@ fn vram() -> Placement {
 
 /// Creates a BO of `size` bytes in `placement` and stamps it with `seed`.
 fn make(s: &common::Setup, size: u64, placement: &Placement, seed: u64) -> Arc<BufferObject> {
-    let bo = s.dev.create_bo(BoParams::new(size)).unwrap();
+    let bo = s.dev.create_bo(BoParams::new(size)).expect("create");
     let mut r = bo.reserve();
-    r.validate(placement, &mut OperationCtx::new()).unwrap();
-    s.drv.write_bo(&mut r, seed).unwrap();
+    r.validate(placement, &mut OperationCtx::new())
+        .expect("validate");
+    s.drv.write_bo(&mut r, seed).expect("write");
     drop(r);
     bo
 }

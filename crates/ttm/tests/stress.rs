@@ -53,16 +53,16 @@ fn worker(s: &common::Setup, thread: u64) -> (u64, u64) {
         let choice = rng.below(10);
         if choice < 3 && live.len() < MAX_LIVE || live.is_empty() {
             let params = BoParams {
-                priority: u8::try_from(rng.below(4)).unwrap(),
+                priority: u8::try_from(rng.below(4)).expect("0..4"),
                 ..BoParams::new((1 + rng.below(8)) * 4 * KIB)
             };
-            let bo = s.dev.create_bo(params).unwrap();
+            let bo = s.dev.create_bo(params).expect("create");
             let placement = &placements[rng.below(placements.len() as u64) as usize];
             let seed = (thread << 32) | op;
             let mut r = bo.reserve();
             match r.validate(placement, &mut OperationCtx::new()) {
                 Ok(()) => {
-                    s.drv.write_bo(&mut r, seed).unwrap();
+                    s.drv.write_bo(&mut r, seed).expect("write");
                     drop(r);
                     live.push((bo, seed));
                     ok += 1;
