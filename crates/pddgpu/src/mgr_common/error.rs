@@ -110,6 +110,23 @@ impl Error {
     }
 }
 
+impl From<pddgpu_buddy::Error> for Error {
+    /// Maps a buddy error onto the driver error of the same errno. A bare no-space
+    /// becomes [`Error::NoSpace`] with an explanation that only names the domain; the VRAM
+    /// manager builds full explanations itself.
+    fn from(e: pddgpu_buddy::Error) -> Self {
+        match e {
+            pddgpu_buddy::Error::InvalidArgument => {
+                Self::InvalidArgument("buddy allocator rejected the request")
+            }
+            pddgpu_buddy::Error::NoSpace => {
+                Self::NoSpace(Box::new(NoSpaceInfo::bare(Domain::Vram)))
+            }
+            pddgpu_buddy::Error::OutOfMemory => Self::OutOfMemory,
+        }
+    }
+}
+
 impl From<pddgpu_mm::Error> for Error {
     /// Maps a range-allocator error onto the driver error of the same errno. A bare
     /// no-space becomes [`Error::NoSpace`] with an explanation that only names the domain;
