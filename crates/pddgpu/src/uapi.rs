@@ -9,15 +9,16 @@
 //!
 //! 1. **The C ABI** ([`abi`]): `#[repr(C)]` structures under their C names
 //!    (`drm_pddgpu_gem_create`, ...) and the C constants (`PDDGPU_GEM_DOMAIN_VRAM`,
-//!    ...), byte for byte what `crates/ffi/include/pddgpu_drm.h` declares. Sizes,
-//!    alignments and offsets are asserted at compile time, and the test suite compiles
-//!    C programs against the header to compare them with the C compiler's.
+//!    ...), byte for byte what `crates/ffi/include/pddgpu_drm.h` declares, with their
+//!    byte images ([`AbiBytes`]). Sizes, alignments and offsets are asserted at compile
+//!    time, and the test suite compiles C programs against the header to compare them
+//!    with the C compiler's.
 //! 2. **Request codes** ([`ioctl`]): `DRM_IOCTL_*` numbers with the DRM encoding
 //!    (`DRM_IOWR(DRM_COMMAND_BASE + nr, type)`), the [`Ioctl`] table, and
 //!    [`Ioctl::decode`], which turns a request code into an ioctl and copy sizes as the
 //!    DRM core's `drm_ioctl()` does. Each code's size field is checked against its
 //!    structure at compile time.
-//! 3. **Typed requests** ([`request`]): [`GemCreate`], [`GemMmap`], [`GemInfo`],
+//! 3. **Typed requests**: [`GemCreate`], [`GemMmap`], [`GemInfo`],
 //!    [`GemOp`], [`InfoQuery`], [`GemClose`], built from the raw structures by `TryFrom`
 //!    and only that way, and the replies ([`GemInfoReply`], [`MemoryInfo`]) the GEM layer
 //!    writes back. Flags and domains are [`CreateFlags`] and [`Domains`].
@@ -75,6 +76,7 @@ mod flags;
 pub mod ioctl;
 mod request;
 
+pub use abi::AbiBytes;
 pub use error::{Errno, Result, UapiError};
 pub use flags::{CreateFlags, Domains};
 pub use ioctl::{Ioctl, IoctlCmd};

@@ -27,7 +27,7 @@ use std::process::Command;
 
 use pddgpu::uapi::abi::*;
 use pddgpu::uapi::ioctl::*;
-use pddgpu::uapi::{CreateFlags, Domains, GemCreate, Ioctl, IoctlCmd};
+use pddgpu::uapi::{AbiBytes, CreateFlags, Domains, GemCreate, Ioctl, IoctlCmd};
 
 const INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ffi/include");
 const C_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c");
@@ -325,17 +325,8 @@ fn parse_seed_output(out: &str) -> (Vec<(u64, drm_pddgpu_gem_create)>, Vec<u32>)
                 .step_by(2)
                 .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
                 .collect();
-            assert_eq!(bytes.len(), size_of::<drm_pddgpu_gem_create>());
-            let u64_at = |o: usize| u64::from_ne_bytes(bytes[o..o + 8].try_into().unwrap());
-            let u32_at = |o: usize| u32::from_ne_bytes(bytes[o..o + 4].try_into().unwrap());
-            let raw = drm_pddgpu_gem_create {
-                size: u64_at(offset_of!(drm_pddgpu_gem_create, size)),
-                alignment: u64_at(offset_of!(drm_pddgpu_gem_create, alignment)),
-                domain: u32_at(offset_of!(drm_pddgpu_gem_create, domain)),
-                handle: u32_at(offset_of!(drm_pddgpu_gem_create, handle)),
-                flags: u64_at(offset_of!(drm_pddgpu_gem_create, flags)),
-            };
-            calls.push((request, raw));
+            assert_eq!(bytes.len(), drm_pddgpu_gem_create::SIZE);
+            calls.push((request, drm_pddgpu_gem_create::read_prefix(&bytes)));
         } else if let Some(h) = line.strip_prefix("handle ") {
             handles.push(h.parse().unwrap());
         } else {

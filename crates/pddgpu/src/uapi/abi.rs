@@ -3,8 +3,8 @@
 //!
 //! These are the bytes a C caller hands to `pddgpu_ioctl()`, field for field the
 //! structures of `crates/ffi/include/pddgpu_drm.h`. They carry no validation: the typed
-//! requests in [`super::request`] are the only way to turn them into something the GEM
-//! layer acts on.
+//! requests ([`super::GemCreate`] and its siblings) are the only way to turn them into
+//! something the GEM layer acts on.
 //!
 //! # Layout rules
 //! - Fixed-width fields only, 64-bit fields at 8-byte offsets, explicit `pad` fields, no
@@ -19,6 +19,10 @@
 //! - Output fields are ignored on input; `pad` fields must be zero (`EINVAL` otherwise)
 //!   so they can be given a meaning later.
 //! - `Default` is the all-zero structure, as a C `= { 0 }`.
+//!
+//! [`AbiBytes`] reads and writes each structure as its native-endian byte image, with
+//! the DRM copy protocol's prefix rule, so that a dispatcher moves arguments without
+//! `unsafe`.
 
 // The structures and constants keep their C names so that a grep for the C identifier
 // finds the Rust definition (as `drm-sys` and the kernel's Rust `uapi` crate do).
@@ -215,12 +219,61 @@ pub struct drm_pddgpu_info {
 }
 
 // ---------------------------------------------------------------------------------
-// Compile-time layout checks.
+// Byte images.
 
-/// Asserts a structure's size and alignment, each field's type and offset, and that the
-/// listed fields tile the structure with no hole and no trailing padding.
-macro_rules! assert_layout {
-    ($ty:ty, size = $size:expr, align = $align:expr,
+/// The native-endian byte image of a uapi value, read and written with the prefix rule
+/// of the DRM copy protocol (see [`super::IoctlCmd`]).
+///
+/// A dispatcher copies `copy_in` bytes of the caller's argument into a buffer and reads
+/// the structure with [`AbiBytes::read_prefix`], then writes the first `copy_out` bytes
+/// back with [`AbiBytes::write_prefix`]: no `unsafe` and no transmute on this side of
+/// the boundary.
+pub trait AbiBytes: Sized {
+    /// Size of the byte image (`size_of::<Self>()`: the structures have no padding).
+    const SIZE: usize;
+
+    /// Reads a value from the first [`Self::SIZE`] bytes of `bytes`. Bytes missing from a
+    /// short slice read as zero (a caller built against a shorter structure); bytes past
+    /// the image are ignored.
+    fn read_prefix(bytes: &[u8]) -> Self;
+
+    /// Writes the first `min(out.len(), Self::SIZE)` bytes of the image to `out`, leaving
+    /// the rest of `out` as it was.
+    fn write_prefix(&self, out: &mut [u8]);
+}
+
+/// Implements [`AbiBytes`] for an integer by its native-endian bytes.
+macro_rules! int_abi_bytes {
+    ($($int:ty),+) => {$(
+        impl AbiBytes for $int {
+            const SIZE: usize = core::mem::size_of::<$int>();
+
+            fn read_prefix(bytes: &[u8]) -> Self {
+                let mut image = [0u8; core::mem::size_of::<$int>()];
+                let n = bytes.len().min(image.len());
+                image[..n].copy_from_slice(&bytes[..n]);
+                <$int>::from_ne_bytes(image)
+            }
+
+            fn write_prefix(&self, out: &mut [u8]) {
+                let image = self.to_ne_bytes();
+                let n = out.len().min(image.len());
+                out[..n].copy_from_slice(&image[..n]);
+            }
+        }
+    )+};
+}
+
+int_abi_bytes!(u32, u64);
+
+// ---------------------------------------------------------------------------------
+// Layouts: compile-time checks and byte images from one field list per structure.
+
+/// For one structure: asserts its size and alignment, each field's type and offset, and
+/// that the listed fields tile it with no hole and no trailing padding; then implements
+/// [`AbiBytes`] from the same list (a field missing from the list does not compile).
+macro_rules! abi_layout {
+    ($ty:ident, size = $size:expr, align = $align:expr,
      { $($field:ident : $fty:ty = $off:expr),+ $(,)? }) => {
         const _: () = {
             use core::mem::{align_of, offset_of, size_of};
@@ -234,7 +287,24 @@ macro_rules! assert_layout {
             )+
             assert!(end == $size, "trailing padding");
         };
-        $( const _: fn(&$ty) -> $fty = |s| s.$field; )+
+
+        impl AbiBytes for $ty {
+            const SIZE: usize = $size;
+
+            fn read_prefix(bytes: &[u8]) -> Self {
+                Self {
+                    $( $field: <$fty>::read_prefix(bytes.get($off..).unwrap_or_default()), )+
+                }
+            }
+
+            fn write_prefix(&self, out: &mut [u8]) {
+                $(
+                    if let Some(rest) = out.get_mut($off..) {
+                        self.$field.write_prefix(rest);
+                    }
+                )+
+            }
+        }
     };
 }
 
@@ -242,23 +312,23 @@ macro_rules! assert_layout {
 /// integers to 4 inside structures); the sizes and offsets are the same on both.
 const U64_ALIGN: usize = core::mem::align_of::<u64>();
 
-assert_layout!(drm_gem_close, size = 8, align = 4, {
+abi_layout!(drm_gem_close, size = 8, align = 4, {
     handle: u32 = 0,
     pad: u32 = 4,
 });
-assert_layout!(drm_pddgpu_gem_create, size = 32, align = U64_ALIGN, {
+abi_layout!(drm_pddgpu_gem_create, size = 32, align = U64_ALIGN, {
     size: u64 = 0,
     alignment: u64 = 8,
     domain: u32 = 16,
     handle: u32 = 20,
     flags: u64 = 24,
 });
-assert_layout!(drm_pddgpu_gem_mmap, size = 16, align = U64_ALIGN, {
+abi_layout!(drm_pddgpu_gem_mmap, size = 16, align = U64_ALIGN, {
     handle: u32 = 0,
     pad: u32 = 4,
     offset: u64 = 8,
 });
-assert_layout!(drm_pddgpu_gem_info, size = 56, align = U64_ALIGN, {
+abi_layout!(drm_pddgpu_gem_info, size = 56, align = U64_ALIGN, {
     handle: u32 = 0,
     pad: u32 = 4,
     size: u64 = 8,
@@ -270,23 +340,23 @@ assert_layout!(drm_pddgpu_gem_info, size = 56, align = U64_ALIGN, {
     pin_count: u32 = 48,
     map_count: u32 = 52,
 });
-assert_layout!(drm_pddgpu_gem_op, size = 16, align = U64_ALIGN, {
+abi_layout!(drm_pddgpu_gem_op, size = 16, align = U64_ALIGN, {
     handle: u32 = 0,
     op: u32 = 4,
     value: u64 = 8,
 });
-assert_layout!(drm_pddgpu_heap_info, size = 32, align = U64_ALIGN, {
+abi_layout!(drm_pddgpu_heap_info, size = 32, align = U64_ALIGN, {
     total_heap_size: u64 = 0,
     usable_heap_size: u64 = 8,
     heap_usage: u64 = 16,
     max_allocation: u64 = 24,
 });
-assert_layout!(drm_pddgpu_memory_info, size = 96, align = U64_ALIGN, {
+abi_layout!(drm_pddgpu_memory_info, size = 96, align = U64_ALIGN, {
     vram: drm_pddgpu_heap_info = 0,
     cpu_accessible_vram: drm_pddgpu_heap_info = 32,
     gtt: drm_pddgpu_heap_info = 64,
 });
-assert_layout!(drm_pddgpu_info, size = 104, align = U64_ALIGN, {
+abi_layout!(drm_pddgpu_info, size = 104, align = U64_ALIGN, {
     query: u32 = 0,
     pad: u32 = 4,
     memory: drm_pddgpu_memory_info = 8,

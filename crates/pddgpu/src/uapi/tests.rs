@@ -751,6 +751,91 @@ fn errno_values_are_linux_values() {
 }
 
 // ---------------------------------------------------------------------------------
+// Byte images.
+
+#[test]
+fn gem_create_byte_image_has_the_c_offsets() {
+    let raw = drm_pddgpu_gem_create {
+        size: 0x1111_1111_1111_1111,
+        alignment: 0x2222_2222_2222_2222,
+        domain: 0x3333_3333,
+        handle: 0x4444_4444,
+        flags: 0x5555_5555_5555_5555,
+    };
+    let mut image = [0xeeu8; 32];
+    raw.write_prefix(&mut image);
+    let mut want = Vec::new();
+    want.extend_from_slice(&0x1111_1111_1111_1111u64.to_ne_bytes());
+    want.extend_from_slice(&0x2222_2222_2222_2222u64.to_ne_bytes());
+    want.extend_from_slice(&0x3333_3333u32.to_ne_bytes());
+    want.extend_from_slice(&0x4444_4444u32.to_ne_bytes());
+    want.extend_from_slice(&0x5555_5555_5555_5555u64.to_ne_bytes());
+    assert_eq!(image.as_slice(), want.as_slice());
+    assert_eq!(drm_pddgpu_gem_create::read_prefix(&image), raw);
+}
+
+#[test]
+fn short_and_long_images_follow_the_prefix_rule() {
+    let raw = drm_pddgpu_gem_create {
+        size: 0x1000,
+        alignment: 0x2000,
+        domain: 0x4,
+        handle: 9,
+        flags: 0x20,
+    };
+    let mut image = [0u8; 40];
+    raw.write_prefix(&mut image);
+    assert_eq!(
+        &image[32..],
+        &[0u8; 8],
+        "nothing written past the structure"
+    );
+    // 24 bytes: size, alignment, domain, handle; flags reads as zero.
+    assert_eq!(
+        drm_pddgpu_gem_create::read_prefix(&image[..24]),
+        drm_pddgpu_gem_create { flags: 0, ..raw }
+    );
+    // A field cut in the middle keeps its first bytes.
+    let cut = drm_pddgpu_gem_create::read_prefix(&image[..12]);
+    assert_eq!(cut.size, 0x1000);
+    assert_eq!(
+        cut.alignment,
+        u64::read_prefix(&0x2000u64.to_ne_bytes()[..4])
+    );
+    assert_eq!((cut.domain, cut.handle, cut.flags), (0, 0, 0));
+    assert_eq!(
+        drm_pddgpu_gem_create::read_prefix(&[]),
+        drm_pddgpu_gem_create::default()
+    );
+    // Writing to a short buffer writes the prefix only.
+    let mut short = [0xeeu8; 10];
+    raw.write_prefix(&mut short);
+    assert_eq!(&short[..], &image[..10]);
+}
+
+/// Every byte image of `T` round-trips, and a prefix reads as the image with the rest
+/// zeroed.
+fn check_image<T: AbiBytes + PartialEq + core::fmt::Debug>(bytes: &[u8], cut: usize) {
+    assert!(bytes.len() >= T::SIZE);
+    let image = &bytes[..T::SIZE];
+    let value = T::read_prefix(image);
+    let mut out = vec![0u8; T::SIZE];
+    value.write_prefix(&mut out);
+    assert_eq!(out, image, "round trip");
+    let cut = cut % (T::SIZE + 1);
+    let mut zeroed = image.to_vec();
+    zeroed[cut..].fill(0);
+    assert_eq!(T::read_prefix(&image[..cut]), T::read_prefix(&zeroed));
+    let mut partial = vec![0xa5u8; T::SIZE];
+    value.write_prefix(&mut partial[..cut]);
+    assert_eq!(&partial[..cut], &image[..cut]);
+    assert!(
+        partial[cut..].iter().all(|&b| b == 0xa5),
+        "wrote past the prefix"
+    );
+}
+
+// ---------------------------------------------------------------------------------
 // Property tests against reference models.
 
 /// The GEM_CREATE rules written out plainly: the expected outcome of a raw request as
@@ -866,6 +951,21 @@ proptest! {
             prop_assert_eq!(d.copy_out, if dir & 2 != 0 && out { copy } else { 0 });
         } else {
             prop_assert_eq!(got, Err(UapiError::UnknownIoctl { cmd }));
+        }
+    }
+
+    #[test]
+    fn every_byte_image_round_trips(bytes in prop::collection::vec(any::<u8>(), 104), cut in 0usize..200) {
+        check_image::<drm_gem_close>(&bytes, cut);
+        check_image::<drm_pddgpu_gem_create>(&bytes, cut);
+        check_image::<drm_pddgpu_gem_mmap>(&bytes, cut);
+        check_image::<drm_pddgpu_gem_info>(&bytes, cut);
+        check_image::<drm_pddgpu_gem_op>(&bytes, cut);
+        check_image::<drm_pddgpu_heap_info>(&bytes, cut);
+        check_image::<drm_pddgpu_memory_info>(&bytes, cut);
+        check_image::<drm_pddgpu_info>(&bytes, cut);
+        for ioctl in Ioctl::ALL {
+            prop_assert!(ioctl.arg_size() <= bytes.len());
         }
     }
 
