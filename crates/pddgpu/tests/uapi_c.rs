@@ -9,6 +9,8 @@
 //!   fields tile each structure (no hole the C side forgot to list); the header's own
 //!   `_IOC` encoding equals `<sys/ioctl.h>`'s (static asserts in the C program).
 //! - `cxx_sees_the_same_layout`: the same program built as C++11 prints the same.
+//! - `i386_layout_equals_rust_layout`: the Rust values, as C static assertions, hold
+//!   for the header on x86-64 and on the 32-bit x86 ABI.
 //! - `header_after_drm_h_reuses_its_definitions`: with a `drm.h` included first the
 //!   header reuses its DRM core items and the request codes are unchanged.
 //! - `seed_snippets_compile_unchanged_and_send_valid_requests`: the seed document's two
@@ -311,6 +313,50 @@ fn header_after_drm_h_reuses_its_definitions() {
         &["drm_first.c"],
     );
     assert_eq!(out, "");
+}
+
+/// C static assertions of the Rust layout lines (alignment lines only if `with_align`).
+fn static_asserts(rust: &BTreeSet<String>, with_align: bool) -> String {
+    let mut c = String::from("#include \"pddgpu_drm.h\"\n#include <stddef.h>\n");
+    for line in rust {
+        let words: Vec<&str> = line.split(' ').collect();
+        let assertion = match words[..] {
+            ["size", s, n] => format!("sizeof(struct {s}) == {n}"),
+            ["align", s, n] if with_align => format!("_Alignof(struct {s}) == {n}"),
+            ["align", ..] => continue,
+            ["field", sf, offset, len] => {
+                let (s, f) = sf.split_once('.').unwrap();
+                format!(
+                    "offsetof(struct {s}, {f}) == {offset} && \
+                     sizeof(((struct {s} *)0)->{f}) == {len}"
+                )
+            }
+            ["const", name, v] => format!("(unsigned long long)({name}) == {v}ULL"),
+            _ => panic!("unexpected layout line {line:?}"),
+        };
+        c.push_str(&format!("_Static_assert({assertion}, \"{line}\");\n"));
+    }
+    c
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn i386_layout_equals_rust_layout() {
+    // The same bytes on the 32-bit ABI, whose C aligns 64-bit integers to 4 inside
+    // structures: the Rust values as static assertions, compiled with -m32.
+    // -ffreestanding keeps to the compiler's own headers (no 32-bit C library needed).
+    let dir = scratch("i386");
+    let rust = rust_layout();
+    for (name, with_align, abi) in [("native.c", true, None), ("i386.c", false, Some("-m32"))] {
+        let src = dir.join(name);
+        std::fs::write(&src, static_asserts(&rust, with_align)).unwrap();
+        let mut args: Vec<OsString> = C_FLAGS.iter().map(OsString::from).collect();
+        args.extend(abi.map(OsString::from));
+        args.extend(["-ffreestanding", "-fsyntax-only"].map(OsString::from));
+        args.push(format!("-I{INCLUDE}").into());
+        args.push(src.into_os_string());
+        compile("CC", "cc", &args);
+    }
 }
 
 /// Parses `ioctl fd=F request=0xR arg=HEX` lines and `handle N` lines.
