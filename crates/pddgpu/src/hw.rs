@@ -49,6 +49,9 @@ mod store;
 mod sysmem;
 mod vram;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use config::{HwConfig, MAX_APERTURE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE};
