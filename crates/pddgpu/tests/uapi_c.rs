@@ -11,6 +11,8 @@
 //! - `cxx_sees_the_same_layout`: the same program built as C++11 prints the same.
 //! - `i386_layout_equals_rust_layout`: the Rust values, as C static assertions, hold
 //!   for the header on x86-64 and on the 32-bit x86 ABI.
+//! - `header_alone_is_strict_c99_and_cxx11`: the header on its own, included twice,
+//!   under `-std=c99 -Wpedantic -Werror` and `-std=c++11`.
 //! - `header_after_drm_h_reuses_its_definitions`: with a `drm.h` included first the
 //!   header reuses its DRM core items and the request codes are unchanged.
 //! - `seed_snippets_compile_unchanged_and_send_valid_requests`: the seed document's two
@@ -337,6 +339,32 @@ fn static_asserts(rust: &BTreeSet<String>, with_align: bool) -> String {
         c.push_str(&format!("_Static_assert({assertion}, \"{line}\");\n"));
     }
     c
+}
+
+#[test]
+fn header_alone_is_strict_c99_and_cxx11() {
+    let dir = scratch("strict");
+    let src = dir.join("alone.c");
+    std::fs::write(
+        &src,
+        "#include \"pddgpu_drm.h\"\n\
+         #include \"pddgpu_drm.h\" /* the include guard makes a second include harmless */\n\
+         struct drm_pddgpu_info info;\n\
+         int main(void) { return (int)info.pad; }\n",
+    )
+    .unwrap();
+    for (var, default, std, lang) in [
+        ("CC", "cc", "-std=c99", "c"),
+        ("CXX", "c++", "-std=c++11", "c++"),
+    ] {
+        let mut args: Vec<OsString> =
+            ["-x", lang, std, "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
+                .map(OsString::from)
+                .to_vec();
+        args.push(format!("-I{INCLUDE}").into());
+        args.extend(["-fsyntax-only".into(), src.clone().into_os_string()]);
+        compile(var, default, &args);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
