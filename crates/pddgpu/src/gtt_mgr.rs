@@ -937,6 +937,13 @@ impl GttManager {
         Ok(())
     }
 
+    /// Fault injection for tests of this layer and the layers above: the range allocator
+    /// refuses to hold more than `limit` nodes (out-of-memory), until cleared with `None`
+    /// (see `pddgpu_mm::Mm::set_max_nodes`). A rebuilt allocator starts without the limit.
+    pub fn set_max_nodes(&self, limit: Option<usize>) {
+        self.inner.lock().mm.set_max_nodes(limit);
+    }
+
     /// Tears the manager down (upstream `amdgpu_gtt_mgr_fini`): state SHUTDOWN, then the
     /// range allocator is taken down.
     ///

@@ -982,6 +982,15 @@ impl VramManager {
         Ok(())
     }
 
+    /// Fault injection for tests of this layer and the layers above: the buddy
+    /// allocator's next `n` metadata allocations succeed and later ones fail with
+    /// out-of-memory, until cleared with `None` (see
+    /// `pddgpu_buddy::BuddyAllocator::set_fail_alloc_after`). A rebuilt allocator starts
+    /// without the hook.
+    pub fn set_fail_alloc_after(&self, n: Option<u64>) {
+        self.inner.lock().buddy.set_fail_alloc_after(n);
+    }
+
     /// Tears the manager down (upstream `amdgpu_vram_mgr_fini`): state SHUTDOWN, then
     /// reservations are released and the allocator is finished.
     ///

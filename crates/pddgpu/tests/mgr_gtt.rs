@@ -585,3 +585,65 @@ fn concurrent_alloc_and_free_keep_accounting_exact() {
     assert!(c.high_water <= 4 * MIB);
     assert!(hw.sysmem().leaks().is_empty());
 }
+
+#[test]
+fn node_exhaustion_leaves_the_manager_unchanged() {
+    let (hw, _dev, mgr) = setup();
+    let a = mgr.alloc(&gart_req(8 * KIB), None).unwrap();
+    mgr.set_max_nodes(Some(1));
+    let p = pages(&hw, 2);
+    let e = mgr.alloc(&gart_req(8 * KIB), Some(&p)).unwrap_err();
+    assert!(matches!(e, Error::OutOfMemory), "{e:?}");
+    assert_eq!(e.errno(), 12);
+    assert_eq!(hw.gart().bound_entries(), 0);
+    assert_eq!(mgr.mem_info_gtt_used(), 8 * KIB);
+    assert_eq!(mgr.live_count(), 1);
+    mgr.check().unwrap();
+    // Address-less resources need no node.
+    let b = mgr
+        .alloc(&AllocRequest::new(Place::ANY, BoDesc::new(8 * KIB)), None)
+        .unwrap();
+    mgr.set_max_nodes(None);
+    let c = mgr.alloc(&gart_req(8 * KIB), Some(&p)).unwrap();
+    assert_eq!(c.start(), 1026);
+    for r in [a, b, c] {
+        mgr.free(r).unwrap();
+    }
+    mgr.check().unwrap();
+}
+
+/// The seed-004 stress shape: 100 threads × 1000 allocate/free pairs.
+#[test]
+fn seed_004_stress() {
+    let (_hw, _dev, mgr) = setup_with(RetryPolicy::GTT_DEFAULT, 8 * MIB);
+    let mgr = Arc::new(mgr);
+    let threads: Vec<_> = (0..100u64)
+        .map(|t| {
+            let mgr = Arc::clone(&mgr);
+            std::thread::spawn(move || {
+                for i in 0..1000u64 {
+                    let place = if (t + i) % 2 == 0 {
+                        Place::ANY
+                    } else {
+                        Place::range(0, 4096)
+                    };
+                    let res = mgr
+                        .alloc(
+                            &AllocRequest::new(place, BoDesc::new(PAGE << (i % 4))),
+                            None,
+                        )
+                        .unwrap();
+                    mgr.free(res).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(mgr.mem_info_gtt_used(), 0);
+    assert_eq!(mgr.free_gart_pages(), 3072);
+    mgr.check().unwrap();
+    let c = mgr.counters().snapshot();
+    assert_eq!((c.allocations, c.frees, c.failures), (100_000, 100_000, 0));
+}

@@ -664,3 +664,75 @@ fn concurrent_alloc_and_free_keep_accounting_exact() {
     assert_eq!(c.allocations, c.frees);
     assert!(c.high_water > 0 && c.high_water <= 32 * MIB);
 }
+
+#[test]
+fn metadata_exhaustion_leaves_the_manager_unchanged() {
+    let (_dev, mgr) = setup();
+    let a = mgr.alloc(&req(4 * KIB)).unwrap();
+    let before = (
+        dump(&mgr),
+        mgr.mem_info_vram_used(),
+        mgr.mem_info_vis_vram_used(),
+        mgr.live_count(),
+    );
+    for n in 0..3 {
+        mgr.set_fail_alloc_after(Some(n));
+        // A 12 KiB range request in the visible window needs several splits.
+        let e = mgr
+            .alloc(&AllocRequest::new(
+                Place::range(0, 256),
+                BoDesc::new(12 * KIB),
+            ))
+            .unwrap_err();
+        assert!(matches!(e, Error::OutOfMemory), "{e:?}");
+        assert_eq!(e.errno(), 12);
+        assert_eq!(
+            (
+                dump(&mgr),
+                mgr.mem_info_vram_used(),
+                mgr.mem_info_vis_vram_used(),
+                mgr.live_count()
+            ),
+            before
+        );
+        mgr.check().unwrap();
+    }
+    mgr.set_fail_alloc_after(None);
+    let b = mgr
+        .alloc(&AllocRequest::new(
+            Place::range(0, 256),
+            BoDesc::new(12 * KIB),
+        ))
+        .unwrap();
+    assert_eq!(spans(&b), [(0, 8 * KIB), (8 * KIB, 4 * KIB)]);
+    mgr.free(a).unwrap();
+    mgr.free(b).unwrap();
+    mgr.check().unwrap();
+}
+
+/// The seed-004 stress shape: 100 threads × 1000 allocate/free pairs.
+#[test]
+fn seed_004_stress() {
+    let (_dev, mgr) = setup_with(256 * MIB, 64 * MIB, RetryPolicy::VRAM_DEFAULT);
+    let mgr = Arc::new(mgr);
+    let threads: Vec<_> = (0..100u64)
+        .map(|t| {
+            let mgr = Arc::clone(&mgr);
+            std::thread::spawn(move || {
+                for i in 0..1000u64 {
+                    let size = PAGE << ((t + i) % 8);
+                    let res = mgr.alloc(&req(size)).unwrap();
+                    mgr.free(res).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(mgr.mem_info_vram_used(), 0);
+    assert_eq!(mgr.avail(), 256 * MIB);
+    mgr.check().unwrap();
+    let c = mgr.counters().snapshot();
+    assert_eq!((c.allocations, c.frees, c.failures), (100_000, 100_000, 0));
+}
