@@ -43,6 +43,7 @@
 //! and state are atomics. Every method takes `&self`; the manager is `Send + Sync`.
 
 mod resource;
+mod ttm;
 
 pub use resource::{GttResource, INVALID_OFFSET};
 

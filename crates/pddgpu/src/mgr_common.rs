@@ -39,6 +39,7 @@ mod registry;
 mod request;
 mod retry;
 mod state;
+mod ttm;
 
 pub use counters::{CounterSnapshot, MgrCounters};
 pub use error::{Domain, Error, MgrLeak, NoSpaceCause, NoSpaceInfo, Result};
@@ -48,6 +49,8 @@ pub use request::{AllocRequest, BoDesc, BoFlags, BoKind, Place, PlaceFlags};
 pub use retry::RetryPolicy;
 pub(crate) use retry::SpaceSignal;
 pub use state::{DeviceState, MgrState, StateCell};
+pub(crate) use ttm::place_from_ttm;
+pub(crate) use ttm::request_from_ttm;
 
 /// The CPU and GPU page size of PDDGPU, in bytes (`PAGE_SIZE`). Place ranges (`fpfn`,
 /// `lpfn`), page alignments and GART indices count in these pages.

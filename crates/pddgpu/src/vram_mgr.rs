@@ -46,6 +46,7 @@
 //! `&self`; the manager is `Send + Sync`.
 
 mod resource;
+mod ttm;
 
 pub use resource::{VramBlock, VramResource};
 

@@ -2,9 +2,10 @@
 
 use crate::mgr_common::{AllocId, PlaceFlags};
 
-/// `start` of a GTT resource without a GART address (upstream `AMDGPU_BO_INVALID_OFFSET`,
-/// `LONG_MAX`).
-pub const INVALID_OFFSET: u64 = 0x7fff_ffff_ffff_ffff;
+/// `start` of a GTT resource without a GART address: TTM's
+/// [`pddgpu_ttm::Resource::INVALID_OFFSET`] (upstream `AMDGPU_BO_INVALID_OFFSET`, which is
+/// `LONG_MAX` there).
+pub const INVALID_OFFSET: u64 = pddgpu_ttm::Resource::INVALID_OFFSET;
 
 /// A GTT allocation (upstream `ttm_range_mgr_node` with one `drm_mm_node`).
 ///
