@@ -228,6 +228,26 @@ pub struct drm_pddgpu_info {
 /// the structure with [`AbiBytes::read_prefix`], then writes the first `copy_out` bytes
 /// back with [`AbiBytes::write_prefix`]: no `unsafe` and no transmute on this side of
 /// the boundary.
+///
+/// # Examples
+/// A caller built against a 24-byte `GEM_CREATE` (without `flags`):
+/// ```
+/// use pddgpu::uapi::abi::drm_pddgpu_gem_create;
+/// use pddgpu::uapi::{AbiBytes, CreateFlags, GemCreate, Ioctl};
+///
+/// let mut user = [0u8; 24];
+/// let old = drm_pddgpu_gem_create { size: 4096, domain: 0x2, ..Default::default() };
+/// old.write_prefix(&mut user);
+///
+/// let cmd = Ioctl::decode(0xc018_6440)?; // DRM_IOWR(0x40, 24 bytes)
+/// let mut raw = drm_pddgpu_gem_create::read_prefix(&user[..cmd.copy_in]);
+/// let req = GemCreate::try_from(&raw)?;
+/// assert_eq!(req.flags(), CreateFlags::empty()); // the missing field reads as 0
+/// raw.handle = 1; // what the GEM layer answers
+/// raw.write_prefix(&mut user[..cmd.copy_out]);
+/// assert_eq!(drm_pddgpu_gem_create::read_prefix(&user).handle, 1);
+/// # Ok::<(), pddgpu::uapi::UapiError>(())
+/// ```
 pub trait AbiBytes: Sized {
     /// Size of the byte image (`size_of::<Self>()`: the structures have no padding).
     const SIZE: usize;
