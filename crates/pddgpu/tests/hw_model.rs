@@ -14,8 +14,8 @@ use pddgpu::hw::{DevAddr, DmaAddr, HwConfig, HwError, SimHw};
 use proptest::prelude::*;
 
 const PAGE: u64 = 4096;
-const VRAM_PAGES: u64 = 8;
-const VISIBLE_PAGES: u64 = 3;
+const VRAM_PAGES: u64 = 20; // crosses a 16-page slot group
+const VISIBLE_PAGES: u64 = 17;
 const GART_PAGES: u64 = 8;
 const SYS_PAGES: usize = 6;
 
@@ -233,7 +233,15 @@ proptest! {
             page_size: PAGE,
         })
         .unwrap();
-        let sys: Vec<DmaAddr> = (0..SYS_PAGES).map(|_| hw.sysmem().alloc_pages(0).unwrap()).collect();
+        // Six system pages on both sides of a slot-group boundary (pages 0, 5, 14..18).
+        let all: Vec<DmaAddr> = (0..18).map(|_| hw.sysmem().alloc_pages(0).unwrap()).collect();
+        let keep = [0, 5, 14, 15, 16, 17];
+        for (i, &p) in all.iter().enumerate() {
+            if !keep.contains(&i) {
+                hw.sysmem().free_pages(p, 0).unwrap();
+            }
+        }
+        let sys: Vec<DmaAddr> = keep.iter().map(|&i| all[i]).collect();
         let mut m = Model {
             vram: vec![0; (VRAM_PAGES * PAGE) as usize],
             sys: vec![vec![0; PAGE as usize]; SYS_PAGES],

@@ -6,15 +6,21 @@
 //! 4 GiB VRAM costs nothing until written.
 //!
 //! Two presence rules exist ([`Presence`]): in VRAM every page of the aperture exists and an
-//! absent slot simply reads as zero; in system memory a slot exists exactly while its page
+//! uncommitted page simply reads as zero; in system memory a page exists exactly while it
 //! is allocated, and touching any other page is a fault ([`NotPresent`]).
 //!
+//! Slots are kept in groups of [`GROUP_PAGES`] consecutive pages (64 KiB of 4 KiB pages), so
+//! that making a 4 MiB block of system pages exist or vanish costs 64 table operations, not
+//! 1024. A group is in the table only while it has a committed or (system memory) present
+//! page.
+//!
 //! # Synchronization
-//! Slots are spread over [`N_SHARDS`] shards by page index, each behind its own
-//! `RwLock`. Every operation touches one page and holds one shard lock for at most one
-//! page-sized `memcpy`; no code path ever holds two shard locks, so the store cannot
-//! deadlock and transfers to different pages proceed in parallel.
+//! Groups are spread over [`N_SHARDS`] shards by group index, each behind its own
+//! `RwLock`. Every data operation touches one page and holds one shard lock for at most
+//! one page-sized `memcpy`; no code path ever holds two shard locks, so the store cannot
+//! deadlock and transfers to different buffers proceed in parallel.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -22,13 +28,17 @@ use parking_lot::RwLock;
 
 use super::vram::len_u64;
 
-/// Number of shards; a power of two so the shard of a page is a mask.
+/// Number of shards; a power of two so the shard of a group is a mask.
 const N_SHARDS: usize = 64;
+/// log2 of [`GROUP_PAGES`].
+const GROUP_SHIFT: u32 = 4;
+/// Pages per group.
+pub(crate) const GROUP_PAGES: u64 = 1 << GROUP_SHIFT;
 
-/// Whether an absent slot is an all-zero page or a page that does not exist.
+/// Whether an uncommitted page is an all-zero page or may not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Presence {
-    /// Every page exists; absent slots read as zero (VRAM).
+    /// Every page exists; uncommitted pages read as zero (VRAM).
     Implicit,
     /// A page exists only between [`PageStore::insert_range`] and
     /// [`PageStore::remove_range`] (system memory).
@@ -39,8 +49,8 @@ pub(crate) enum Presence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NotPresent(pub(crate) u64);
 
-/// Hasher for page indices: one multiply-xorshift round (the splitmix64 finalizer) so that
-/// the page indices of one shard, which share their low bits, still spread over the table.
+/// Hasher for page and group indices: the splitmix64 finalizer, so that the indices of one
+/// shard, which share their low bits, still spread over the table.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct PageHasher(u64);
 
@@ -63,22 +73,51 @@ impl Hasher for PageHasher {
     }
 }
 
-/// A `HashMap` keyed by page index with [`PageHasher`].
+/// A `HashMap` keyed by page (or group) index with [`PageHasher`].
 pub(crate) type PageMap<V> = HashMap<u64, V, BuildHasherDefault<PageHasher>>;
 
-/// One page slot: `None` while the page reads as zero and holds no memory (only present
-/// in [`Presence::Explicit`] stores; implicit stores drop the slot instead).
-type Slot = Option<Box<[u8]>>;
-
-/// One shard of slots.
+/// [`GROUP_PAGES`] consecutive page slots; `None` while a page reads as zero.
 ///
 /// # Invariants
-/// `committed` is the number of `Some` slots in `slots`; no `Some` slot is all zero
-/// after a write or fill returns.
+/// - implicit store: `present == 0` and at least one slot is `Some`;
+/// - explicit store: `present != 0`, and a slot is `Some` only if its `present` bit is set;
+/// - no `Some` slot is all zero once a write or fill has returned.
+#[derive(Debug, Default)]
+struct Group {
+    present: u16,
+    pages: [Option<Box<[u8]>>; GROUP_PAGES as usize],
+}
+
+impl Group {
+    fn is_empty(&self, presence: Presence) -> bool {
+        match presence {
+            Presence::Implicit => self.pages.iter().all(Option::is_none),
+            Presence::Explicit => self.present == 0,
+        }
+    }
+}
+
+/// One shard of groups.
+///
+/// # Invariants
+/// `committed` is the number of `Some` slots and `present` the number of set `present`
+/// bits over `groups`.
 #[derive(Debug, Default)]
 struct Shard {
-    slots: PageMap<Slot>,
+    groups: PageMap<Group>,
     committed: u64,
+    present: u64,
+}
+
+/// Group index and slot index of a page.
+fn split(page: u64) -> (u64, usize) {
+    // Lossless: the slot index is below GROUP_PAGES.
+    (page >> GROUP_SHIFT, (page & (GROUP_PAGES - 1)) as usize)
+}
+
+/// The `present` bit of slot `i`.
+fn bit(i: usize) -> u16 {
+    1 << i
 }
 
 /// What a write stores into a page.
@@ -150,10 +189,9 @@ impl PageStore {
         }
     }
 
-    fn shard(&self, page: u64) -> &RwLock<Shard> {
+    fn shard(&self, group: u64) -> &RwLock<Shard> {
         // Lossless: the value is masked below N_SHARDS.
-        let idx = (page & (N_SHARDS as u64 - 1)) as usize;
-        &self.shards[idx]
+        &self.shards[(group & (N_SHARDS as u64 - 1)) as usize]
     }
 
     /// Copies `buf.len()` bytes at `off` within `page` into `buf`.
@@ -162,21 +200,22 @@ impl PageStore {
     /// The caller keeps `off + buf.len() <= page_size`.
     pub(crate) fn read(&self, page: u64, off: usize, buf: &mut [u8]) -> Result<bool, NotPresent> {
         debug_assert!(off + buf.len() <= self.page_size);
-        let shard = self.shard(page).read();
-        match shard.slots.get(&page) {
-            Some(Some(data)) => {
+        let (g, i) = split(page);
+        let shard = self.shard(g).read();
+        let group = shard.groups.get(&g);
+        if self.presence == Presence::Explicit && group.map_or(true, |gr| gr.present & bit(i) == 0)
+        {
+            return Err(NotPresent(page));
+        }
+        match group.and_then(|gr| gr.pages[i].as_deref()) {
+            Some(data) => {
                 buf.copy_from_slice(&data[off..off + buf.len()]);
                 Ok(true)
             }
-            Some(None) => {
+            None => {
                 buf.fill(0);
                 Ok(false)
             }
-            None if self.presence == Presence::Implicit => {
-                buf.fill(0);
-                Ok(false)
-            }
-            None => Err(NotPresent(page)),
         }
     }
 
@@ -201,58 +240,95 @@ impl PageStore {
     fn store(&self, page: u64, off: usize, src: Src<'_>) -> Result<(), NotPresent> {
         debug_assert!(off + src.len() <= self.page_size);
         let zero = src.is_zero();
-        let mut guard = self.shard(page).write();
+        let (g, i) = split(page);
+        let mut guard = self.shard(g).write();
         let shard = &mut *guard;
-        let release = match shard.slots.get_mut(&page) {
-            None if self.presence == Presence::Explicit => return Err(NotPresent(page)),
-            None | Some(None) if zero => false,
-            None => {
-                let data = self.commit(off, src);
-                shard.slots.insert(page, Some(data));
-                shard.committed += 1;
-                false
-            }
-            Some(slot @ None) => {
+        let explicit = self.presence == Presence::Explicit;
+        let group = match shard.groups.entry(g) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(_) if explicit => return Err(NotPresent(page)),
+            // Zeros into an uncommitted VRAM page: nothing to store.
+            Entry::Vacant(_) if zero => return Ok(()),
+            Entry::Vacant(v) => v.insert(Group::default()),
+        };
+        if explicit && group.present & bit(i) == 0 {
+            return Err(NotPresent(page));
+        }
+        match &mut group.pages[i] {
+            None if zero => {}
+            slot @ None => {
                 *slot = Some(self.commit(off, src));
                 shard.committed += 1;
-                false
             }
-            Some(Some(data)) => {
+            Some(data) => {
                 src.apply(&mut data[off..off + src.len()]);
-                zero && is_zero(data)
+                if zero && is_zero(data) {
+                    group.pages[i] = None;
+                    shard.committed -= 1;
+                    if group.is_empty(self.presence) {
+                        shard.groups.remove(&g);
+                    }
+                }
             }
-        };
-        if release {
-            Self::release(shard, page, self.presence);
         }
         Ok(())
     }
 
-    /// A fresh zeroed page with `src` applied at `off`.
+    /// A fresh page holding `src` at `off` and zeros elsewhere.
     fn commit(&self, off: usize, src: Src<'_>) -> Box<[u8]> {
-        let mut data = vec![0u8; self.page_size].into_boxed_slice();
-        src.apply(&mut data[off..off + src.len()]);
-        data
+        match src {
+            // A whole-page write needs no zeroing first.
+            Src::Bytes(d) if d.len() == self.page_size => Box::from(d),
+            Src::Fill(v, len) if len == self.page_size => vec![v; len].into_boxed_slice(),
+            _ => {
+                let mut data = vec![0u8; self.page_size].into_boxed_slice();
+                src.apply(&mut data[off..off + src.len()]);
+                data
+            }
+        }
     }
 
-    /// The only way a committed slot gives its memory back.
-    fn release(shard: &mut Shard, page: u64, presence: Presence) {
-        let freed = match presence {
-            Presence::Implicit => shard.slots.remove(&page).flatten().is_some(),
-            Presence::Explicit => match shard.slots.get_mut(&page) {
-                Some(slot) => slot.take().is_some(),
-                None => false,
-            },
+    /// Releases the committed slots of pages `[first, end)` within group `g` (pages must
+    /// lie in that group); with `unpresent`, also makes them not present. Drops the
+    /// group once empty.
+    fn release_in_group(&self, shard: &mut Shard, g: u64, first: u64, end: u64, unpresent: bool) {
+        let Some(group) = shard.groups.get_mut(&g) else {
+            return;
         };
-        if freed {
-            shard.committed -= 1;
+        for page in first..end {
+            let (_, i) = split(page);
+            if group.pages[i].take().is_some() {
+                shard.committed -= 1;
+            }
+            if unpresent {
+                debug_assert!(group.present & bit(i) != 0, "page {page:#x} not present");
+                if group.present & bit(i) != 0 {
+                    group.present &= !bit(i);
+                    shard.present -= 1;
+                }
+            }
+        }
+        if group.is_empty(self.presence) {
+            shard.groups.remove(&g);
+        }
+    }
+
+    /// Calls `f(group, first, end)` for each group overlapping pages `[first, first + count)`.
+    fn for_each_group(first: u64, count: u64, mut f: impl FnMut(u64, u64, u64)) {
+        let end = first.saturating_add(count);
+        let mut page = first;
+        while page < end {
+            let g = page >> GROUP_SHIFT;
+            let group_end = ((g + 1) << GROUP_SHIFT).min(end);
+            f(g, page, group_end);
+            page = group_end;
         }
     }
 
     /// Zeroes the whole pages `[first, first + count)`, releasing their memory.
     ///
     /// Costs O(min(count, committed pages)): a large range over a sparsely written store
-    /// is cleared by walking the committed slots instead of the range. With
+    /// is cleared by walking the groups in the table instead of the range. With
     /// [`Presence::Explicit`] the caller has checked that every page is present.
     pub(crate) fn zero_pages(&self, first: u64, count: u64) {
         let end = first.saturating_add(count);
@@ -260,59 +336,75 @@ impl PageStore {
             for shard in self.shards.iter() {
                 let mut guard = shard.write();
                 let shard = &mut *guard;
-                let mut freed = 0;
-                for (page, slot) in shard.slots.iter_mut() {
-                    if (first..end).contains(page) && slot.take().is_some() {
-                        freed += 1;
-                    }
+                let hit: Vec<u64> = shard
+                    .groups
+                    .keys()
+                    .copied()
+                    .filter(|&g| g << GROUP_SHIFT < end && (g + 1) << GROUP_SHIFT > first)
+                    .collect();
+                for g in hit {
+                    let lo = (g << GROUP_SHIFT).max(first);
+                    let hi = ((g + 1) << GROUP_SHIFT).min(end);
+                    self.release_in_group(shard, g, lo, hi, false);
                 }
-                if self.presence == Presence::Implicit {
-                    shard.slots.retain(|_, slot| slot.is_some());
-                }
-                shard.committed -= freed;
             }
         } else {
-            for page in first..end {
-                let mut guard = self.shard(page).write();
-                Self::release(&mut guard, page, self.presence);
-            }
+            Self::for_each_group(first, count, |g, lo, hi| {
+                let mut guard = self.shard(g).write();
+                self.release_in_group(&mut guard, g, lo, hi, false);
+            });
         }
     }
 
     /// True if `page` exists: always for implicit stores, while allocated for explicit ones.
     pub(crate) fn is_present(&self, page: u64) -> bool {
-        self.presence == Presence::Implicit || self.shard(page).read().slots.contains_key(&page)
+        if self.presence == Presence::Implicit {
+            return true;
+        }
+        let (g, i) = split(page);
+        self.shard(g)
+            .read()
+            .groups
+            .get(&g)
+            .is_some_and(|gr| gr.present & bit(i) != 0)
     }
 
     /// Makes pages `[first, first + count)` exist, reading as zero (explicit stores).
+    ///
+    /// # Complexity
+    /// O(count / GROUP_PAGES + 1) table operations.
     pub(crate) fn insert_range(&self, first: u64, count: u64) {
         debug_assert_eq!(self.presence, Presence::Explicit);
-        for page in first..first.saturating_add(count) {
-            let prev = self.shard(page).write().slots.insert(page, None);
-            debug_assert!(prev.is_none(), "page {page:#x} inserted twice");
-        }
+        Self::for_each_group(first, count, |g, lo, hi| {
+            let mut guard = self.shard(g).write();
+            let shard = &mut *guard;
+            let group = shard.groups.entry(g).or_default();
+            for page in lo..hi {
+                let (_, i) = split(page);
+                debug_assert!(group.present & bit(i) == 0, "page {page:#x} inserted twice");
+                if group.present & bit(i) == 0 {
+                    group.present |= bit(i);
+                    shard.present += 1;
+                }
+            }
+        });
     }
 
     /// Removes pages `[first, first + count)` and their memory (explicit stores).
+    ///
+    /// # Complexity
+    /// O(count) slot work, O(count / GROUP_PAGES + 1) table operations.
     pub(crate) fn remove_range(&self, first: u64, count: u64) {
         debug_assert_eq!(self.presence, Presence::Explicit);
-        for page in first..first.saturating_add(count) {
-            let mut guard = self.shard(page).write();
-            let removed = guard.slots.remove(&page);
-            debug_assert!(removed.is_some(), "page {page:#x} removed but not present");
-            if let Some(Some(_)) = removed {
-                guard.committed -= 1;
-            }
-        }
+        Self::for_each_group(first, count, |g, lo, hi| {
+            let mut guard = self.shard(g).write();
+            self.release_in_group(&mut guard, g, lo, hi, true);
+        });
     }
 
-    /// Number of pages with a slot: the allocated pages of an explicit store, the
-    /// committed pages of an implicit one.
+    /// Number of present pages of an explicit store (0 for an implicit one).
     pub(crate) fn present_pages(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| len_u64(s.read().slots.len()))
-            .sum()
+        self.shards.iter().map(|s| s.read().present).sum()
     }
 
     /// Number of committed pages (summed over shards; exact when no write is in flight).
@@ -326,38 +418,46 @@ impl PageStore {
         self.committed_pages() * self.page_size as u64
     }
 
-    /// Re-derives the per-shard counters and slot rules.
+    /// Re-derives the per-shard counters and the group rules.
     ///
     /// # Errors
-    /// A description of the first violation: a slot in the wrong shard, a counter that
-    /// disagrees with the slots, a committed slot of the wrong size or all zero, or an
-    /// empty slot kept in an implicit store.
+    /// A description of the first violation: a group in the wrong shard or empty, a
+    /// counter that disagrees with the slots, a committed slot of the wrong size, all zero
+    /// or not present.
     pub(crate) fn check(&self) -> Result<(), String> {
         for (idx, shard) in self.shards.iter().enumerate() {
             let shard = shard.read();
-            let mut committed = 0;
-            for (&page, slot) in &shard.slots {
-                if !core::ptr::eq(self.shard(page), &self.shards[idx]) {
-                    return Err(format!("page {page:#x} stored in shard {idx}"));
+            let (mut committed, mut present) = (0, 0);
+            for (&g, group) in &shard.groups {
+                if !core::ptr::eq(self.shard(g), &self.shards[idx]) {
+                    return Err(format!("group {g:#x} stored in shard {idx}"));
                 }
-                match slot {
-                    Some(data) if data.len() != self.page_size => {
+                if group.is_empty(self.presence) {
+                    return Err(format!("group {g:#x} is empty but kept"));
+                }
+                if self.presence == Presence::Implicit && group.present != 0 {
+                    return Err(format!("group {g:#x} has presence bits in VRAM"));
+                }
+                present += u64::from(group.present.count_ones());
+                for (i, slot) in group.pages.iter().enumerate() {
+                    let page = (g << GROUP_SHIFT) + len_u64(i);
+                    let Some(data) = slot else { continue };
+                    if data.len() != self.page_size {
                         return Err(format!("page {page:#x} slot has {} bytes", data.len()));
                     }
-                    Some(data) if is_zero(data) => {
+                    if is_zero(data) {
                         return Err(format!("page {page:#x} committed but all zero"));
                     }
-                    Some(_) => committed += 1,
-                    None if self.presence == Presence::Implicit => {
-                        return Err(format!("page {page:#x} has an empty slot in VRAM"));
+                    if self.presence == Presence::Explicit && group.present & bit(i) == 0 {
+                        return Err(format!("page {page:#x} committed but not present"));
                     }
-                    None => {}
+                    committed += 1;
                 }
             }
-            if committed != shard.committed {
+            if (committed, present) != (shard.committed, shard.present) {
                 return Err(format!(
-                    "shard {idx} counts {} committed pages, holds {committed}",
-                    shard.committed
+                    "shard {idx} counts {}/{} committed/present pages, holds {committed}/{present}",
+                    shard.committed, shard.present
                 ));
             }
         }

@@ -101,6 +101,16 @@ fn explicit_store_faults_outside_inserted_pages() {
     assert_eq!((s.committed_pages(), s.present_pages()), (0, 0));
     assert_eq!(s.read(2, 0, &mut buf), Err(NotPresent(2)));
     s.check().unwrap();
+    // Ranges across a slot-group boundary (groups of 16 pages).
+    s.insert_range(14, 4);
+    s.write(15, 0, &[1]).unwrap();
+    s.write(16, 0, &[1]).unwrap();
+    assert_eq!((s.committed_pages(), s.present_pages()), (2, 4));
+    s.remove_range(15, 2);
+    assert_eq!((s.committed_pages(), s.present_pages()), (0, 2));
+    assert!(s.is_present(14) && !s.is_present(15) && !s.is_present(16) && s.is_present(17));
+    assert_eq!(s.write(16, 0, &[1]), Err(NotPresent(16)));
+    s.check().unwrap();
 }
 
 #[test]
