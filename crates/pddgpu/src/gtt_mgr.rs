@@ -312,6 +312,29 @@ impl GttManager {
     ///
     /// # Complexity
     /// O(log holes) under the lock, plus O(pages) to bind outside it.
+    ///
+    /// # Examples
+    /// The first GART pages after the two 512-page transfer windows go to the first BO
+    /// that asks for an address; its pages are bound there.
+    /// ```
+    /// use std::sync::Arc;
+    /// use pddgpu::gtt_mgr::{GttConfig, GttManager, INVALID_OFFSET};
+    /// use pddgpu::hw::{HwConfig, SimHw};
+    /// use pddgpu::mgr_common::{AllocRequest, BoDesc, DeviceState, Place};
+    /// let hw = Arc::new(SimHw::new(HwConfig { gtt_size: 16 << 20, ..HwConfig::default() })?);
+    /// let mgr = GttManager::new(GttConfig::new(8 << 20), Arc::clone(&hw), Arc::new(DeviceState::new()))?;
+    /// let page = hw.sysmem().alloc_pages(0)?;
+    /// let mapped = mgr.alloc(&AllocRequest::new(Place::range(0, 4096), BoDesc::new(4096)), Some(&[page]))?;
+    /// assert_eq!(mapped.start(), 1024);
+    /// assert_eq!(hw.gart().translate(1024)?, page);
+    /// let plain = mgr.alloc(&AllocRequest::new(Place::ANY, BoDesc::new(4096)), None)?;
+    /// assert_eq!(plain.start(), INVALID_OFFSET);
+    /// assert_eq!(mgr.mem_info_gtt_used(), 8192);
+    /// mgr.free(mapped)?;
+    /// mgr.free(plain)?;
+    /// assert!(!hw.gart().is_bound(1024));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn alloc(&self, req: &AllocRequest, pages: Option<&[DmaAddr]>) -> Result<GttResource> {
         let result = self.alloc_with_retry(req, pages);
         match &result {
@@ -642,7 +665,13 @@ impl GttManager {
         if res.mgr != self.id {
             return Err(Error::InvalidArgument("resource of another GTT manager"));
         }
-        if let Some((start, count)) = self.take_binding(res.id) {
+        // Only a bound resource has pages to unbind (and a page list in the registry).
+        let binding = if res.bound {
+            self.take_binding(res.id)
+        } else {
+            None
+        };
+        if let Some((start, count)) = binding {
             // The node still owns these pages, so no one else can be bound there yet.
             if let Err(e) = self.hw.gart().unbind(start, count) {
                 tracing::error!("GTT free: unbind failed: {e}");

@@ -29,6 +29,15 @@
 //! rebuilds it when damaged, statistics, `shutdown` and a `fini` leak report. A no-space
 //! error explains itself ([`crate::mgr_common::NoSpaceInfo`]).
 //!
+//! # Upstream
+//!
+//! Deliberate differences from amdgpu 7.0: a place with `CONTIGUOUS` also asks the buddy
+//! for contiguity (upstream relies on callers setting the BO flag as well); a reserved
+//! range adds *all* its blocks to `vis_usage` (upstream counts only the first block);
+//! [`VramConfig::user_reserved`] defaults to 0 rather than amdgpu's 8 MiB; and
+//! [`VramManager::free`] never skips and [`VramManager::recover`] never forgets live
+//! allocations (seed 004 did both).
+//!
 //! # Cost
 //!
 //! An allocation is one buddy call (two for a contiguous hint that falls back) plus O(1)
@@ -204,7 +213,7 @@ impl VramManager {
         if config.visible_size > config.size {
             return Err(Error::InvalidArgument("visible VRAM larger than VRAM"));
         }
-        let buddy = BuddyAllocator::new(config.size, PAGE_SIZE).map_err(buddy_error)?;
+        let buddy = BuddyAllocator::new(config.size, PAGE_SIZE).map_err(Error::from)?;
         let mgr = Self {
             id: NEXT_MGR_ID.fetch_add(1, Ordering::Relaxed),
             config,
@@ -311,6 +320,27 @@ impl VramManager {
     ///
     /// # Complexity
     /// One or two buddy allocations, O(log n) each, per attempt.
+    ///
+    /// # Examples
+    /// A 6 MiB BO is a 2 MiB multiple, so it is served in 2 MiB-aligned blocks from the
+    /// top of a fresh 64 MiB VRAM; the blocks are adjacent but listed high first, so the
+    /// resource does not count as contiguous (upstream judges in list order).
+    /// ```
+    /// use std::sync::Arc;
+    /// use pddgpu::mgr_common::{AllocRequest, BoDesc, DeviceState, Place};
+    /// use pddgpu::vram_mgr::{VramConfig, VramManager};
+    /// const MIB: u64 = 1 << 20;
+    /// let mgr = VramManager::new(VramConfig::new(64 * MIB, 16 * MIB), Arc::new(DeviceState::new()))?;
+    /// let res = mgr.alloc(&AllocRequest::new(Place::ANY, BoDesc::new(6 * MIB)))?;
+    /// let spans: Vec<_> = res.blocks().iter().map(|b| (b.offset / MIB, b.size / MIB)).collect();
+    /// assert_eq!(spans, [(60, 4), (58, 2)]);
+    /// assert!(!res.is_contiguous());
+    /// assert_eq!(res.start(), (58 * MIB) >> 12);
+    /// assert_eq!(mgr.mem_info_vram_used(), 6 * MIB);
+    /// mgr.free(res)?;
+    /// assert_eq!(mgr.mem_info_vram_used(), 0);
+    /// # Ok::<(), pddgpu::mgr_common::Error>(())
+    /// ```
     pub fn alloc(&self, req: &AllocRequest) -> Result<VramResource> {
         let result = self.alloc_with_retry(req);
         match &result {
@@ -419,7 +449,7 @@ impl VramManager {
                 Err(e) => {
                     drop(inner);
                     self.used.fetch_sub(size, Ordering::AcqRel);
-                    return Err(buddy_error(e));
+                    return Err(Error::from(e));
                 }
             }
         };
@@ -918,7 +948,7 @@ impl VramManager {
     /// Replaces the allocator by a fresh one holding exactly the live blocks and reserved
     /// ranges. All or nothing: on failure the old allocator stays.
     fn rebuild(&self, inner: &mut Inner) -> Result<()> {
-        let mut fresh = BuddyAllocator::new(self.config.size, PAGE_SIZE).map_err(buddy_error)?;
+        let mut fresh = BuddyAllocator::new(self.config.size, PAGE_SIZE).map_err(Error::from)?;
         let take = |fresh: &mut BuddyAllocator, start: u64, size: u64| {
             fresh
                 .alloc_blocks(start, start + size, size, PAGE_SIZE, AllocFlags::empty())
@@ -1114,8 +1144,4 @@ fn largest_free_block(buddy: &BuddyAllocator) -> u64 {
         .rev()
         .find(|&order| buddy.n_free_blocks(order) != 0)
         .map_or(0, |order| buddy.chunk_size() << order)
-}
-
-fn buddy_error(e: pddgpu_buddy::Error) -> Error {
-    Error::from(e)
 }

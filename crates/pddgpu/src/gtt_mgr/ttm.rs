@@ -11,7 +11,10 @@ use crate::mgr_common::{place_from_ttm, request_from_ttm};
 /// resource's `start` (GART page, or [`super::INVALID_OFFSET`]). TTM places a resource
 /// before it populates the TT, so no pages are bound here: the driver binds them with
 /// [`GttManager::bind`] once the TT is populated (upstream `amdgpu_ttm_backend_bind`).
-/// Register with `use_tt = true` and the usage limit in bytes.
+/// Register with `use_tt = true` and the usage limit in bytes, and build the manager with
+/// [`crate::mgr_common::RetryPolicy::NONE`]: under TTM a no-space answer makes TTM evict.
+/// To give the BO's pages to the GART, take the [`GttResource`] out of the TTM resource
+/// (`take_private`), call [`GttManager::bind`], and put it back (`set_private`).
 impl ResourceManager for GttManager {
     fn alloc(
         &self,

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 ///
 /// These are statistics, not state: nothing is decided on them, so they are relaxed
 /// atomics updated without the manager lock. Usage itself (which *is* state) is kept by the
-/// managers under their lock; [`MgrCounters::note_usage`] only feeds the high-water mark.
+/// managers under their lock; the high-water mark samples it after each allocation.
 ///
 /// # Synchronization
 ///

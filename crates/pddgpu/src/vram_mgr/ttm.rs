@@ -11,7 +11,11 @@ use crate::mgr_common::{place_from_ttm, request_from_ttm};
 /// is the resource's `start`, and a physically contiguous allocation sets `CONTIGUOUS`
 /// in the resource's placement. The BO's `driver_flags` are the uapi `GEM_CREATE` flags
 /// (`VRAM_CONTIGUOUS`, `VRAM_CLEARED`). Register with `use_tt = false` and the VRAM
-/// size in bytes.
+/// size in bytes, and build the manager with [`crate::mgr_common::RetryPolicy::NONE`]:
+/// under TTM a no-space answer makes TTM evict, and waiting first only delays that.
+///
+/// Usage: the manager compares its own count (live resources, reserved ranges and this
+/// BO) with the VRAM size; TTM's usage of the type does not include reserved ranges.
 impl ResourceManager for VramManager {
     fn alloc(
         &self,
