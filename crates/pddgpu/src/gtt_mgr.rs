@@ -43,6 +43,8 @@
 //! and state are atomics. Every method takes `&self`; the manager is `Send + Sync`.
 
 mod resource;
+#[cfg(test)]
+mod tests;
 mod ttm;
 
 pub use resource::{GttResource, INVALID_OFFSET};

@@ -55,6 +55,8 @@
 //! `&self`; the manager is `Send + Sync`.
 
 mod resource;
+#[cfg(test)]
+mod tests;
 mod ttm;
 
 pub use resource::{VramBlock, VramResource};
