@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use pddgpu::gtt_mgr::{GttConfig, GttManager, GttResource};
+use pddgpu::gtt_mgr::{GttConfig, GttDamage, GttManager, GttResource};
 use pddgpu::hw::{DmaAddr, HwConfig, SimHw};
 use pddgpu::mgr_common::{
     AllocRequest, BoDesc, BoFlags, DeviceState, Error, NoSpaceCause, Place, PlaceFlags, RetryPolicy,
 };
-use pddgpu::vram_mgr::{VramConfig, VramManager, VramResource};
+use pddgpu::vram_mgr::{VramConfig, VramDamage, VramManager, VramResource};
 
 const PAGE: u64 = 4096;
 const VRAM: u64 = 8 << 20;
@@ -56,6 +56,9 @@ enum VramOp {
         pages: u64,
     },
     ResetClear,
+    DamageAndRecover {
+        index: usize,
+    },
 }
 
 fn vram_op() -> impl Strategy<Value = VramOp> {
@@ -68,6 +71,7 @@ fn vram_op() -> impl Strategy<Value = VramOp> {
         3 => (any::<usize>(), any::<bool>()).prop_map(|(index, wiped)| VramOp::Free { index, wiped }),
         1 => (0u64..(VRAM / PAGE), 1u64..8).prop_map(|(page, pages)| VramOp::Reserve { page, pages }),
         1 => Just(VramOp::ResetClear),
+        1 => any::<usize>().prop_map(|index| VramOp::DamageAndRecover { index }),
     ]
 }
 
@@ -153,6 +157,17 @@ proptest! {
                     }
                 }
                 VramOp::ResetClear => mgr.reset_clear(),
+                VramOp::DamageAndRecover { index } => {
+                    if !live.is_empty() {
+                        let id = live[index % live.len()].1.id();
+                        mgr.inject_damage(VramDamage::ForgetAllocation(id)).unwrap();
+                        prop_assert!(mgr.check().is_err());
+                        mgr.set_error();
+                        let report = mgr.recover().unwrap();
+                        prop_assert!(report.damage.is_some());
+                        prop_assert_eq!(report.live, live.len());
+                    }
+                }
             }
             // Pending reservations settle as the manager says; check the status queries.
             pending.retain(|&(s, l)| match mgr.query_page_status(s) {
@@ -208,6 +223,9 @@ enum GttOp {
         index: usize,
     },
     ResetAndRecover,
+    DamageAndRecover {
+        index: usize,
+    },
 }
 
 fn gtt_op() -> impl Strategy<Value = GttOp> {
@@ -218,6 +236,7 @@ fn gtt_op() -> impl Strategy<Value = GttOp> {
         3 => any::<usize>().prop_map(|index| GttOp::Free { index }),
         1 => any::<usize>().prop_map(|index| GttOp::AllocGart { index }),
         1 => Just(GttOp::ResetAndRecover),
+        1 => any::<usize>().prop_map(|index| GttOp::DamageAndRecover { index }),
     ]
 }
 
@@ -304,6 +323,18 @@ proptest! {
                                 }
                             }
                         }
+                    }
+                }
+                GttOp::DamageAndRecover { index } => {
+                    let addressed: Vec<usize> = (0..live.len()).filter(|&i| live[i].1.has_gart_addr()).collect();
+                    if !addressed.is_empty() {
+                        let id = live[addressed[index % addressed.len()]].1.id();
+                        mgr.inject_damage(GttDamage::ForgetAllocation(id)).unwrap();
+                        prop_assert!(mgr.check().is_err());
+                        hw.gpu_reset();
+                        let report = mgr.recover().unwrap();
+                        prop_assert!(report.damage.is_some());
+                        prop_assert_eq!(report.rebound, addressed.len());
                     }
                 }
                 GttOp::ResetAndRecover => {
