@@ -100,17 +100,41 @@ impl Gart {
         chunk.get(index(page % ENTRIES_PER_CHUNK))
     }
 
-    /// The entry for `page`, allocating its chunk (`page` is in range).
-    fn entry_mut(&self, page: u64) -> Option<&AtomicU64> {
-        let chunk = self
-            .chunks
-            .get(index(page / ENTRIES_PER_CHUNK))?
-            .get_or_init(|| {
-                (0..ENTRIES_PER_CHUNK)
-                    .map(|_| AtomicU64::new(INVALID))
-                    .collect()
-            });
-        chunk.get(index(page % ENTRIES_PER_CHUNK))
+    /// Calls `f(page, entries)` for the entries of `[first_page, first_page + count)` one
+    /// chunk at a time, so each chunk is looked up once. With `alloc`, missing chunks are
+    /// created; otherwise they are skipped (all their entries are invalid). The caller has
+    /// checked the range against the table.
+    fn for_each_run(
+        &self,
+        first_page: u64,
+        count: u64,
+        alloc: bool,
+        mut f: impl FnMut(u64, &[AtomicU64]),
+    ) {
+        let end = first_page + count;
+        let mut page = first_page;
+        while page < end {
+            let lo = page % ENTRIES_PER_CHUNK;
+            let n = (ENTRIES_PER_CHUNK - lo).min(end - page);
+            let chunk = self
+                .chunks
+                .get(index(page / ENTRIES_PER_CHUNK))
+                .and_then(|slot| {
+                    if alloc {
+                        Some(slot.get_or_init(|| {
+                            (0..ENTRIES_PER_CHUNK)
+                                .map(|_| AtomicU64::new(INVALID))
+                                .collect()
+                        }))
+                    } else {
+                        slot.get()
+                    }
+                });
+            if let Some(run) = chunk.and_then(|ch| ch.get(index(lo)..index(lo + n))) {
+                f(page, run);
+            }
+            page += n;
+        }
     }
 
     /// Maps GART pages `[first_page, first_page + pages.len())` to `pages`
@@ -149,13 +173,15 @@ impl Gart {
             });
         }
         let mut newly = 0i64;
-        for (page, addr) in (first_page..).zip(pages) {
-            if let Some(e) = self.entry_mut(page) {
+        self.for_each_run(first_page, count, true, |page, run| {
+            // Lossless: page - first_page < pages.len().
+            let from = (page - first_page) as usize;
+            for (e, addr) in run.iter().zip(&pages[from..]) {
                 if e.swap(addr.get(), Ordering::Release) == INVALID {
                     newly += 1;
                 }
             }
-        }
+        });
         self.bound.fetch_add(newly, Ordering::Relaxed);
         Ok(())
     }
@@ -172,13 +198,13 @@ impl Gart {
     pub fn unbind(&self, first_page: u64, count: u64) -> Result<()> {
         self.check_range(first_page, count)?;
         let mut cleared = 0i64;
-        for page in first_page..first_page + count {
-            if let Some(e) = self.entry(page) {
+        self.for_each_run(first_page, count, false, |_, run| {
+            for e in run {
                 if e.swap(INVALID, Ordering::Release) != INVALID {
                     cleared += 1;
                 }
             }
-        }
+        });
         self.bound.fetch_sub(cleared, Ordering::Relaxed);
         Ok(())
     }

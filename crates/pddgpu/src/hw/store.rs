@@ -11,8 +11,8 @@
 //!
 //! Slots are kept in groups of [`GROUP_PAGES`] consecutive pages (64 KiB of 4 KiB pages), so
 //! that making a 4 MiB block of system pages exist or vanish costs 64 table operations, not
-//! 1024. A group is in the table only while it has a committed or (system memory) present
-//! page.
+//! 1024. A VRAM group is in the table only while it has a committed page; a system-memory
+//! group stays once created (see [`Group::is_reclaimable`]).
 //!
 //! # Synchronization
 //! Groups are spread over [`N_SHARDS`] shards by group index, each behind its own
@@ -80,7 +80,7 @@ pub(crate) type PageMap<V> = HashMap<u64, V, BuildHasherDefault<PageHasher>>;
 ///
 /// # Invariants
 /// - implicit store: `present == 0` and at least one slot is `Some`;
-/// - explicit store: `present != 0`, and a slot is `Some` only if its `present` bit is set;
+/// - explicit store: a slot is `Some` only if its `present` bit is set;
 /// - no `Some` slot is all zero once a write or fill has returned.
 #[derive(Debug, Default)]
 struct Group {
@@ -89,11 +89,12 @@ struct Group {
 }
 
 impl Group {
-    fn is_empty(&self, presence: Presence) -> bool {
-        match presence {
-            Presence::Implicit => self.pages.iter().all(Option::is_none),
-            Presence::Explicit => self.present == 0,
-        }
+    /// True if the group can leave the table: a VRAM group with no committed page.
+    /// System-memory groups stay once created, so allocating and freeing pages in the same
+    /// address range (the allocator reuses addresses) costs no table insert or remove; the
+    /// table is bounded by the address range the allocator ever used.
+    fn is_reclaimable(&self, presence: Presence) -> bool {
+        presence == Presence::Implicit && self.pages.iter().all(Option::is_none)
     }
 }
 
@@ -118,6 +119,15 @@ fn split(page: u64) -> (u64, usize) {
 /// The `present` bit of slot `i`.
 fn bit(i: usize) -> u16 {
     1 << i
+}
+
+/// The `present` bits of pages `[first, end)`, which lie in one group.
+fn mask(first: u64, end: u64) -> u16 {
+    let (_, lo) = split(first);
+    let n = end - first;
+    debug_assert!((1..=GROUP_PAGES).contains(&n) && lo as u64 + n <= GROUP_PAGES);
+    // Lossless: at most GROUP_PAGES (16) bits.
+    (((1u32 << n) - 1) << lo) as u16
 }
 
 /// What a write stores into a page.
@@ -265,7 +275,7 @@ impl PageStore {
                 if zero && is_zero(data) {
                     group.pages[i] = None;
                     shard.committed -= 1;
-                    if group.is_empty(self.presence) {
+                    if group.is_reclaimable(self.presence) {
                         shard.groups.remove(&g);
                     }
                 }
@@ -300,15 +310,14 @@ impl PageStore {
             if group.pages[i].take().is_some() {
                 shard.committed -= 1;
             }
-            if unpresent {
-                debug_assert!(group.present & bit(i) != 0, "page {page:#x} not present");
-                if group.present & bit(i) != 0 {
-                    group.present &= !bit(i);
-                    shard.present -= 1;
-                }
-            }
         }
-        if group.is_empty(self.presence) {
+        if unpresent {
+            let mask = mask(first, end);
+            debug_assert_eq!(group.present & mask, mask, "pages not present");
+            shard.present -= u64::from((group.present & mask).count_ones());
+            group.present &= !mask;
+        }
+        if group.is_reclaimable(self.presence) {
             shard.groups.remove(&g);
         }
     }
@@ -379,14 +388,10 @@ impl PageStore {
             let mut guard = self.shard(g).write();
             let shard = &mut *guard;
             let group = shard.groups.entry(g).or_default();
-            for page in lo..hi {
-                let (_, i) = split(page);
-                debug_assert!(group.present & bit(i) == 0, "page {page:#x} inserted twice");
-                if group.present & bit(i) == 0 {
-                    group.present |= bit(i);
-                    shard.present += 1;
-                }
-            }
+            let mask = mask(lo, hi);
+            debug_assert_eq!(group.present & mask, 0, "pages inserted twice");
+            shard.present += u64::from((mask & !group.present).count_ones());
+            group.present |= mask;
         });
     }
 
@@ -432,7 +437,7 @@ impl PageStore {
                 if !core::ptr::eq(self.shard(g), &self.shards[idx]) {
                     return Err(format!("group {g:#x} stored in shard {idx}"));
                 }
-                if group.is_empty(self.presence) {
+                if group.is_reclaimable(self.presence) {
                     return Err(format!("group {g:#x} is empty but kept"));
                 }
                 if self.presence == Presence::Implicit && group.present != 0 {

@@ -197,7 +197,10 @@ impl SystemMemory {
             Some(first) => first,
             None => self.carve(&mut a, order)?,
         };
-        a.blocks.insert(first, BlockState { order, live: true });
+        // Every block on a free list or just carved is in `blocks`.
+        if let Some(state) = a.blocks.get_mut(&first) {
+            state.live = true;
+        }
         a.live_pages += n;
         // Under the allocator lock: the pages exist before anyone can learn the address.
         self.store.insert_range(first, n);
@@ -233,6 +236,7 @@ impl SystemMemory {
             order_list(&mut a.free, o).push(gap);
             gap += 1 << o;
         }
+        a.blocks.insert(first, BlockState { order, live: false });
         a.bump = first + n;
         Ok(first)
     }
@@ -260,7 +264,7 @@ impl SystemMemory {
             return Err(foreign);
         }
         let mut a = self.alloc.lock();
-        let state = *a.blocks.get(&first).ok_or(foreign)?;
+        let state = a.blocks.get_mut(&first).ok_or(foreign)?;
         if state.order != order {
             return Err(HwError::OrderMismatch {
                 dma_addr: addr.0,
@@ -274,10 +278,10 @@ impl SystemMemory {
                 order,
             });
         }
+        state.live = false;
         let n = 1u64 << order;
         // Under the allocator lock: the pages are gone before the block can be reused.
         self.store.remove_range(first, n);
-        a.blocks.insert(first, BlockState { order, live: false });
         order_list(&mut a.free, order).push(first);
         a.live_pages -= n;
         Ok(())
