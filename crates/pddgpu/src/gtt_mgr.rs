@@ -999,11 +999,17 @@ impl GttManager {
             return Err(leak);
         }
         inner.mm.fini().map_err(|e| {
+            // Nodes no live resource accounts for: the allocator itself leaked.
             tracing::error!("GTT range allocator leak at fini: {e}");
+            let bytes = e
+                .nodes
+                .iter()
+                .map(|n| n.size.saturating_mul(PAGE_SIZE))
+                .sum();
             MgrLeak {
                 domain: Domain::Gtt,
                 allocations: Vec::new(),
-                bytes: 0,
+                bytes,
             }
         })
     }

@@ -1051,11 +1051,12 @@ impl VramManager {
             let _ = inner.buddy.free_blocks(r.blocks, FreeFlags::empty());
         }
         inner.buddy.fini().map_err(|e| {
+            // Blocks no live resource accounts for: the allocator itself leaked.
             tracing::error!("VRAM allocator leak at fini: {e:?}");
             MgrLeak {
                 domain: Domain::Vram,
                 allocations: Vec::new(),
-                bytes: 0,
+                bytes: e.bytes,
             }
         })
     }

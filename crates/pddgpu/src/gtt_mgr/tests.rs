@@ -56,3 +56,10 @@ fn a_shutdown_while_waiting_for_the_lock_refuses_the_allocation() {
     assert_eq!(mgr.free_gart_pages(), 3072);
     mgr.check().unwrap();
 }
+
+#[test]
+fn manager_and_resource_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<GttManager>();
+    check::<GttResource>();
+}

@@ -139,3 +139,10 @@ fn a_state_change_while_waiting_for_the_lock_refuses_the_allocation() {
     assert_eq!(mgr.live_count(), 0);
     mgr.check().unwrap();
 }
+
+#[test]
+fn manager_and_resource_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<VramManager>();
+    check::<VramResource>();
+}
