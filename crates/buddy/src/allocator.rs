@@ -159,6 +159,18 @@ impl BuddyAllocator {
     /// # Ok::<(), pddgpu_buddy::Error>(())
     /// ```
     pub fn alloc(&mut self, req: &BuddyRequest) -> Result<Vec<Block>> {
+        let mut blocks = Vec::new();
+        self.alloc_into(req, &mut blocks)?;
+        Ok(blocks)
+    }
+
+    /// As [`alloc`](Self::alloc), appending the blocks to `blocks` (as upstream appends
+    /// to the caller's list), so a caller can reuse one vector. On error `blocks` is
+    /// unchanged.
+    ///
+    /// # Errors
+    /// As [`alloc`](Self::alloc).
+    pub fn alloc_into(&mut self, req: &BuddyRequest, blocks: &mut Vec<Block>) -> Result<()> {
         if req
             .flags
             .intersects(AllocFlags::RANGE | AllocFlags::TOPDOWN)
@@ -177,15 +189,18 @@ impl BuddyAllocator {
             }
         };
         let merge = if exact_shortcut { (start, end) } else { whole };
-        self.alloc_params(&Params {
-            start,
-            end,
-            size: req.size,
-            min_block_size: req.min_block_size.get(),
-            flags,
-            exact_shortcut,
-            merge,
-        })
+        self.alloc_params(
+            &Params {
+                start,
+                end,
+                size: req.size,
+                min_block_size: req.min_block_size.get(),
+                flags,
+                exact_shortcut,
+                merge,
+            },
+            blocks,
+        )
     }
 
     /// Allocates `size` bytes (upstream `gpu_buddy_alloc_blocks`).
@@ -243,15 +258,37 @@ impl BuddyAllocator {
         min_block_size: u64,
         flags: AllocFlags,
     ) -> Result<Vec<Block>> {
-        self.alloc_params(&Params {
-            start,
-            end,
-            size,
-            min_block_size,
-            flags,
-            exact_shortcut: true,
-            merge: (start, end),
-        })
+        let mut blocks = Vec::new();
+        self.alloc_blocks_into(start, end, size, min_block_size, flags, &mut blocks)?;
+        Ok(blocks)
+    }
+
+    /// As [`alloc_blocks`](Self::alloc_blocks), appending to `blocks` (upstream's
+    /// `list_splice_tail`). On error `blocks` is unchanged.
+    ///
+    /// # Errors
+    /// As [`alloc_blocks`](Self::alloc_blocks).
+    pub fn alloc_blocks_into(
+        &mut self,
+        start: u64,
+        end: u64,
+        size: u64,
+        min_block_size: u64,
+        flags: AllocFlags,
+        blocks: &mut Vec<Block>,
+    ) -> Result<()> {
+        self.alloc_params(
+            &Params {
+                start,
+                end,
+                size,
+                min_block_size,
+                flags,
+                exact_shortcut: true,
+                merge: (start, end),
+            },
+            blocks,
+        )
     }
 
     /// The node of `block` if it is an allocated block of this allocator.
@@ -297,12 +334,25 @@ impl BuddyAllocator {
     ///
     /// # Complexity
     /// O(blocks × depth).
-    pub fn free_blocks(&mut self, blocks: Vec<Block>, flags: FreeFlags) -> Result<()> {
-        for block in &blocks {
+    pub fn free_blocks(&mut self, mut blocks: Vec<Block>, flags: FreeFlags) -> Result<()> {
+        self.free_list(&mut blocks, flags)
+    }
+
+    /// Frees every block of `blocks` in order and leaves it empty, keeping its capacity
+    /// (upstream `gpu_buddy_free_list`, which reinitialises the list), all or nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if any block belongs to another allocator; then none
+    /// is freed and `blocks` is unchanged.
+    ///
+    /// # Complexity
+    /// O(blocks × depth).
+    pub fn free_list(&mut self, blocks: &mut Vec<Block>, flags: FreeFlags) -> Result<()> {
+        for block in blocks.iter() {
             self.resolve(block)?;
         }
         let clear = flags.contains(FreeFlags::CLEARED);
-        for block in blocks {
+        for block in blocks.drain(..) {
             self.free_and_merge(block.idx, clear);
         }
         Ok(())
@@ -364,7 +414,10 @@ impl BuddyAllocator {
                 s
             }
         };
-        let pieces = self.session(|a, out| a.trim_into(idx, new_start, new_size, out))?;
+        let mut pieces = Vec::new();
+        self.session(&mut pieces, |a, out| {
+            a.trim_into(idx, new_start, new_size, out)
+        })?;
         *blocks = pieces;
         Ok(())
     }

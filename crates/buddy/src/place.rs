@@ -44,8 +44,8 @@ fn ilog2(x: u64) -> u32 {
 }
 
 impl BuddyAllocator {
-    /// Upstream `gpu_buddy_alloc_blocks`.
-    pub(crate) fn alloc_params(&mut self, p: &Params) -> Result<Vec<Block>> {
+    /// Upstream `gpu_buddy_alloc_blocks`: appends the blocks to `out`.
+    pub(crate) fn alloc_params(&mut self, p: &Params, out: &mut Vec<Block>) -> Result<()> {
         let chunk = self.chunk_size();
         // Validation, in upstream's order.
         if p.size < chunk
@@ -64,7 +64,7 @@ impl BuddyAllocator {
                 return Err(Error::InvalidArgument);
             }
             let (start, end) = (p.start, p.end);
-            return self.session(|a, out| a.alloc_exact(start, end, out));
+            return self.session(out, |a, out| a.alloc_exact(start, end, out));
         }
         let range = p.flags.contains(AllocFlags::RANGE);
         let contiguous = p.flags.contains(AllocFlags::CONTIGUOUS);
@@ -94,7 +94,7 @@ impl BuddyAllocator {
         if too_big {
             if contiguous && !range {
                 let (orig, min) = (p.size, p.min_block_size);
-                return self.session(|a, out| a.try_harder(orig, min, out));
+                return self.session(out, |a, out| a.try_harder(orig, min, out));
             }
             return Err(Error::InvalidArgument);
         }
@@ -108,7 +108,7 @@ impl BuddyAllocator {
             merge: p.merge,
         };
         let original = (p.size, p.min_block_size);
-        self.session(|a, out| a.alloc_greedy(&g, original, out))
+        self.session(out, |a, out| a.alloc_greedy(&g, original, out))
     }
 
     /// The main loop: greedy blocks, largest first, down to `min_order`; then trim.

@@ -354,27 +354,24 @@ impl BuddyAllocator {
 
     // ---- all or nothing -----------------------------------------------------------------
 
-    /// Runs `op` as one all-or-nothing allocation: on error the journal is replayed
-    /// backwards and the allocator is exactly as before (blocks, clear bits, counters).
+    /// Runs `op` as one all-or-nothing allocation appending to `out`: on error the
+    /// journal is replayed backwards, `out` is cut back to its length on entry, and the
+    /// allocator is exactly as before (blocks, clear bits, counters).
     pub(crate) fn session(
         &mut self,
+        out: &mut Vec<Block>,
         op: impl FnOnce(&mut Self, &mut Vec<Block>) -> Result<()>,
-    ) -> Result<Vec<Block>> {
+    ) -> Result<()> {
+        let mark = out.len();
         self.journal.clear();
-        let mut out = Vec::new();
-        let result = op(self, &mut out);
-        match result {
-            Ok(()) => {
-                self.journal.clear();
-                Ok(out)
-            }
-            Err(e) => {
-                self.undo();
-                // The tokens in `out` name blocks that are free again.
-                drop(out);
-                Err(e)
-            }
+        let result = op(self, out);
+        if result.is_err() {
+            self.undo();
+            // The tokens past `mark` name blocks that are free again.
+            out.truncate(mark);
         }
+        self.journal.clear();
+        result
     }
 
     /// Reverses every journaled step, newest first. Never allocates: each undo of a
