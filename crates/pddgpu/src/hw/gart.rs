@@ -298,3 +298,12 @@ fn index(i: u64) -> usize {
 fn len_u64(n: usize) -> u64 {
     super::vram::len_u64(n)
 }
+
+/// Damage for tests of [`Gart::check`].
+#[cfg(test)]
+impl Gart {
+    /// Skews the bound-entry counter.
+    pub(crate) fn corrupt_counter(&self) {
+        self.bound.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -504,3 +504,22 @@ pub(crate) fn pieces(start: u64, len: usize, page_shift: u32) -> impl Iterator<I
         Some(piece)
     })
 }
+
+/// Damage for tests of [`PageStore::check`].
+#[cfg(test)]
+impl PageStore {
+    /// Skews shard 0's committed counter.
+    pub(crate) fn corrupt_committed_counter(&self) {
+        self.shards[0].write().committed += 1;
+    }
+
+    /// Commits an all-zero slot for `page` behind the store's back.
+    pub(crate) fn corrupt_zero_slot(&self, page: u64) {
+        let (g, i) = split(page);
+        let mut guard = self.shard(g).write();
+        let shard = &mut *guard;
+        let group = shard.groups.entry(g).or_default();
+        group.pages[i] = Some(vec![0u8; self.page_size].into_boxed_slice());
+        shard.committed += 1;
+    }
+}

@@ -468,3 +468,19 @@ fn order_idx(order: u32) -> usize {
 fn order_list(free: &mut [Vec<u64>; NR_ORDERS], order: u32) -> &mut Vec<u64> {
     &mut free[order_idx(order)]
 }
+
+/// Damage for tests of [`SystemMemory::check`].
+#[cfg(test)]
+impl SystemMemory {
+    /// Puts the block at `addr` (order 0) on the order-0 free list a second time.
+    pub(crate) fn corrupt_free_list(&self, addr: DmaAddr) {
+        if let Some(first) = self.page_index(addr) {
+            self.alloc.lock().free[0].push(first);
+        }
+    }
+
+    /// Skews the live page count.
+    pub(crate) fn corrupt_live_pages(&self) {
+        self.alloc.lock().live_pages += 1;
+    }
+}

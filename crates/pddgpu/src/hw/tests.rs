@@ -422,3 +422,44 @@ fn debug_output_names_the_state() {
          injected_failures: 0 }, reset_count: 1, vram_lost: true }"
     );
 }
+
+#[test]
+fn check_reports_each_kind_of_damage() {
+    let hw = SimHw::new(small()).unwrap();
+    hw.vram().store().corrupt_committed_counter();
+    assert_eq!(
+        hw.check(),
+        Err("vram: shard 0 counts 1/0 committed/present pages, holds 0/0".to_string())
+    );
+
+    let hw = SimHw::new(small()).unwrap();
+    hw.vram().store().corrupt_zero_slot(17);
+    assert_eq!(
+        hw.check(),
+        Err("vram: page 0x11 committed but all zero".to_string())
+    );
+
+    let hw = SimHw::new(small()).unwrap();
+    let a = hw.sysmem().alloc_pages(0).unwrap();
+    hw.sysmem().free_pages(a, 0).unwrap();
+    hw.sysmem().corrupt_free_list(a);
+    assert_eq!(
+        hw.check(),
+        Err("sysmem: free list 0 has 2 entries for 1 free blocks".to_string())
+    );
+
+    let hw = SimHw::new(small()).unwrap();
+    hw.sysmem().alloc_pages(1).unwrap();
+    hw.sysmem().corrupt_live_pages();
+    assert_eq!(
+        hw.check(),
+        Err("sysmem: live_pages 3 but live blocks hold 2".to_string())
+    );
+
+    let hw = SimHw::new(small()).unwrap();
+    hw.gart().corrupt_counter();
+    assert_eq!(
+        hw.check(),
+        Err("gart: counter says 1 bound entries, table has 0".to_string())
+    );
+}
