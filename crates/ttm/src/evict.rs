@@ -152,7 +152,8 @@ impl ReservedBo<'_> {
 impl Device {
     /// Evicts every evictable BO of `mem_type` (`ttm_resource_manager_evict_all`),
     /// used by shutdown and suspend. Deleted BOs are waited for and freed. Pinned BOs
-    /// stay.
+    /// stay, and so do resources a caller of [`ReservedBo::mem_space`] holds without
+    /// having assigned them.
     ///
     /// # Errors
     /// [`Error::NotFound`] if no manager is installed; otherwise the first eviction
@@ -166,8 +167,12 @@ impl Device {
             return Err(Error::NotFound);
         }
         let mut ctx = OperationCtx::new();
+        // A resource that could not be processed (its BO is being dropped, or it is
+        // held outside its BO by a caller of `mem_space`) is passed over, so the loop
+        // always ends; evicted resources leave this LRU.
+        let mut cursor = LruCursor::default();
         loop {
-            match self.evict_first(mem_type, &mut ctx) {
+            match self.evict_first(mem_type, &mut cursor, &mut ctx) {
                 Ok(()) => {}
                 Err(Error::NotFound) => return Ok(()),
                 Err(e) => return Err(e),
@@ -175,13 +180,17 @@ impl Device {
         }
     }
 
-    /// Evicts the least recently used BO of `mem_type` (`ttm_bo_evict_first`).
-    fn evict_first(&self, mem_type: MemType, ctx: &mut OperationCtx) -> Result<()> {
-        let next = self.lru.lock().next(mem_type, &mut LruCursor::default());
+    /// Evicts the least recently used BO of `mem_type` after `cursor`
+    /// (`ttm_bo_evict_first`).
+    fn evict_first(
+        &self,
+        mem_type: MemType,
+        cursor: &mut LruCursor,
+        ctx: &mut OperationCtx,
+    ) -> Result<()> {
+        let next = self.lru.lock().next(mem_type, cursor);
         let item = next.ok_or(Error::NotFound)?;
         let Some(core) = item.bo.upgrade() else {
-            // The BO is being dropped; its resource is about to go.
-            std::thread::yield_now();
             return Ok(());
         };
         let state = core.state.lock();
@@ -190,7 +199,7 @@ impl Device {
             state,
             bump: false,
         };
-        if bo.state.resource.as_ref().map(Resource::mem_type) != Some(mem_type) {
+        if bo.state.resource.as_ref().map(Resource::id) != Some(item.res_id) {
             return Ok(());
         }
         if core.is_deleted() {

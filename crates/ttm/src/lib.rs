@@ -74,6 +74,8 @@ mod placement;
 mod range_manager;
 mod resource;
 mod sys_manager;
+#[cfg(test)]
+mod tests;
 mod tt;
 mod validate;
 
