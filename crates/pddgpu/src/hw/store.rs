@@ -35,6 +35,10 @@ const GROUP_SHIFT: u32 = 4;
 /// Pages per group.
 pub(crate) const GROUP_PAGES: u64 = 1 << GROUP_SHIFT;
 
+/// Smallest zero fill (in pages, 64 MiB of 4 KiB pages) for which sweeping the table is
+/// considered instead of walking the range group by group.
+const SWEEP_MIN_PAGES: u64 = 1 << 14;
+
 /// Whether an uncommitted page is an all-zero page or may not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Presence {
@@ -336,12 +340,14 @@ impl PageStore {
 
     /// Zeroes the whole pages `[first, first + count)`, releasing their memory.
     ///
-    /// Costs O(min(count, committed pages)): a large range over a sparsely written store
-    /// is cleared by walking the groups in the table instead of the range. With
-    /// [`Presence::Explicit`] the caller has checked that every page is present.
+    /// Costs O(min(count, committed pages) / GROUP_PAGES) table operations: a large range
+    /// (at least [`SWEEP_MIN_PAGES`]) over a sparsely written store is cleared by walking
+    /// the groups in the table instead of the range. Small ranges never pay for summing the
+    /// shard counters. With [`Presence::Explicit`] the caller has checked that every page
+    /// is present.
     pub(crate) fn zero_pages(&self, first: u64, count: u64) {
         let end = first.saturating_add(count);
-        if count > self.committed_pages() {
+        if count >= SWEEP_MIN_PAGES && count > self.committed_pages() {
             for shard in self.shards.iter() {
                 let mut guard = shard.write();
                 let shard = &mut *guard;

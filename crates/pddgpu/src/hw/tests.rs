@@ -118,16 +118,18 @@ fn zero_pages_by_range_and_by_sweep() {
     for presence in [Presence::Implicit, Presence::Explicit] {
         let s = PageStore::new(4096, presence);
         if presence == Presence::Explicit {
-            s.insert_range(0, 1000);
+            s.insert_range(0, (1 << 20) + 1000);
         }
-        for page in [1, 5, 6, 900] {
+        for page in [1, 5, 6, 900, 100_000] {
             s.write(page, 10, &[1]).unwrap();
         }
-        // count (3) <= committed (4): walks the range.
+        // Small ranges are walked group by group.
         s.zero_pages(5, 3);
-        assert_eq!(s.committed_pages(), 2);
-        // count (1000) > committed (2): sweeps the shards.
+        assert_eq!(s.committed_pages(), 3);
         s.zero_pages(0, 899);
+        assert_eq!(s.committed_pages(), 2);
+        // A large range over few committed pages sweeps the shards.
+        s.zero_pages(901, 1 << 20);
         assert_eq!(s.committed_pages(), 1);
         let mut b = [0u8; 1];
         assert_eq!(s.read(900, 10, &mut b), Ok(true));
@@ -462,4 +464,12 @@ fn check_reports_each_kind_of_damage() {
         hw.check(),
         Err("gart: counter says 1 bound entries, table has 0".to_string())
     );
+}
+
+#[test]
+fn device_is_shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SimHw>();
+    assert_send_sync::<HwError>();
+    assert_send_sync::<std::sync::Arc<SimHw>>();
 }
