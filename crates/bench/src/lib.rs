@@ -7,4 +7,5 @@
 
 pub mod buddy;
 pub mod mm;
+pub mod result;
 pub mod rng;

@@ -95,6 +95,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod buckets;
 mod error;
 mod mm;
 mod scan;

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
+use crate::buckets::{Buckets, SMALL};
 use crate::error::{CheckError, Error, Leak, Result};
 use crate::slot::{Slot, State, HEAD, NIL};
 use crate::tree::{self, AddrTree, SizeTree, Tree};
@@ -185,9 +186,12 @@ pub struct Mm {
     /// Free-slot list, linked through `Slot::next`.
     free_slot: u32,
     addr_root: u32,
+    /// Holes of `SMALL` units or more, by size (a treap).
     size_root: u32,
-    /// The largest hole (rightmost in the size tree), kept for O(1) access.
+    /// The largest hole in the size treap (its rightmost), kept for O(1) access.
     largest: u32,
+    /// Holes smaller than `SMALL` units, by exact size.
+    small: Buckets,
     /// Most recently added hole (top of the hole stack).
     stack_top: u32,
     /// Counter stamping each added hole, for the size tree's recency tie-break.
@@ -221,21 +225,29 @@ impl Mm {
         tree::propagate(&mut self.slots, i);
     }
 
-    /// Records the hole after `i` (computed from its neighbour) in the size tree and on
-    /// top of the hole stack (upstream `add_hole`).
+    /// Records the hole after `i` (computed from its neighbour) in every index: the
+    /// address tree's augmentation, the size tree and the top of the hole stack
+    /// (upstream `add_hole`).
     fn add_hole(&mut self, i: u32) {
         let s = &self.slots[i as usize];
         let hole = self.slots[s.next as usize].start - s.end();
-        debug_assert!(hole != 0, "add_hole({i}) without a gap");
         self.set_hole_size(i, hole);
+        self.index_hole(i);
+    }
+
+    /// Puts the hole after `i` (its `hole_size` already set and propagated) into the
+    /// size tree and on top of the hole stack, as the most recent hole.
+    fn index_hole(&mut self, i: u32) {
+        debug_assert!(
+            self.slots[i as usize].hole_size != 0,
+            "index_hole({i}) without a gap"
+        );
         self.hole_seq += 1;
         self.slots[i as usize].hole_seq = self.hole_seq;
-        tree::insert::<SizeTree>(&mut self.slots, &mut self.size_root, i);
-        if self.largest == NIL
-            || SizeTree::cmp(&self.slots[i as usize], &self.slots[self.largest as usize])
-                == core::cmp::Ordering::Greater
-        {
-            self.largest = i;
+        if self.slots[i as usize].hole_size < SMALL {
+            self.small.push(&mut self.slots, i);
+        } else {
+            self.index_big_hole(i);
         }
         let top = self.stack_top;
         let s = &mut self.slots[i as usize];
@@ -247,16 +259,31 @@ impl Mm {
         self.stack_top = i;
     }
 
-    /// Forgets the hole after `i` in every index (upstream `rm_hole`).
-    fn rm_hole(&mut self, i: u32) {
+    fn index_big_hole(&mut self, i: u32) {
+        tree::insert::<SizeTree>(&mut self.slots, &mut self.size_root, i);
+        if self.largest == NIL
+            || SizeTree::cmp(&self.slots[i as usize], &self.slots[self.largest as usize])
+                == core::cmp::Ordering::Greater
+        {
+            self.largest = i;
+        }
+    }
+
+    /// Takes the hole after `i` out of the size tree and the hole stack; the caller
+    /// then sets its new `hole_size` (upstream `rm_hole` followed by the new size).
+    fn unindex_hole(&mut self, i: u32) {
         debug_assert!(
             self.slots[i as usize].hole_size != 0,
-            "rm_hole({i}) without a hole"
+            "unindex_hole({i}) without a hole"
         );
-        if self.largest == i {
-            self.largest = tree::prev::<SizeTree>(&self.slots, i);
+        if self.slots[i as usize].hole_size < SMALL {
+            self.small.remove(&mut self.slots, i);
+        } else {
+            if self.largest == i {
+                self.largest = tree::prev::<SizeTree>(&self.slots, i);
+            }
+            tree::remove::<SizeTree>(&mut self.slots, &mut self.size_root, i);
         }
-        tree::remove::<SizeTree>(&mut self.slots, &mut self.size_root, i);
         let (p, n) = {
             let s = &self.slots[i as usize];
             (s.stack_prev, s.stack_next)
@@ -269,7 +296,39 @@ impl Mm {
         if n != NIL {
             self.slots[n as usize].stack_prev = p;
         }
-        self.set_hole_size(i, 0);
+    }
+
+    /// The smallest hole of at least `size` (most recent among equals), `NIL` if none.
+    #[inline]
+    fn size_first(&self, size: u64) -> u32 {
+        let b = self.small.first_fit(size);
+        if b != NIL {
+            return b;
+        }
+        tree::best_fit(&self.slots, self.size_root, size)
+    }
+
+    /// The hole after `h` in size order (upstream `rb_prev` on `holes_size`).
+    #[inline]
+    fn size_next(&self, h: u32) -> u32 {
+        if self.slots[h as usize].hole_size < SMALL {
+            let n = self.small.next(&self.slots, h);
+            if n != NIL {
+                return n;
+            }
+            return tree::first::<SizeTree>(&self.slots, self.size_root);
+        }
+        tree::next::<SizeTree>(&self.slots, h)
+    }
+
+    /// The largest hole, `NIL` if the range is full.
+    #[inline]
+    fn largest_slot(&self) -> u32 {
+        if self.largest != NIL {
+            self.largest
+        } else {
+            self.small.largest()
+        }
     }
 
     // --- slot arena ------------------------------------------------------------------
@@ -485,14 +544,14 @@ impl Mm {
     /// that pass). A small range in a large, fragmented allocator thus costs
     /// O(holes in the range · log n) instead of O(all holes).
     fn find_best(&self, req: &Request) -> Option<(u32, u64)> {
-        let mut by_size = tree::best_fit(&self.slots, self.size_root, req.size);
+        let mut by_size = self.size_first(req.size);
         let restricted = req.range_start > self.range_start || req.range_end < self.range_end;
         if !restricted {
             while by_size != NIL {
                 if let Some(start) = self.place(by_size, req) {
                     return Some((by_size, start));
                 }
-                by_size = tree::next::<SizeTree>(&self.slots, by_size);
+                by_size = self.size_next(by_size);
             }
             return None;
         }
@@ -505,7 +564,7 @@ impl Mm {
             if let Some(start) = self.place(by_size, req) {
                 return Some((by_size, start));
             }
-            by_size = tree::next::<SizeTree>(&self.slots, by_size);
+            by_size = self.size_next(by_size);
 
             if by_addr == NIL || self.hole_start(by_addr) >= req.range_end {
                 return best;
@@ -533,20 +592,25 @@ impl Mm {
         let hole_start = self.hole_start(hole);
         let hole_end = self.hole_end(hole);
         let next = self.slots[hole as usize].next;
+        let end = start + size;
         let mut s = Slot::new(start, size, color, State::Allocated);
         s.prev = hole;
         s.next = next;
+        s.hole_size = hole_end - end;
         self.slots[i as usize] = s;
         self.slots[hole as usize].next = i;
         self.slots[next as usize].prev = i;
 
-        self.rm_hole(hole);
-        tree::insert::<AddrTree>(&mut self.slots, &mut self.addr_root, i);
+        // As upstream: the hole goes, then the part below the node (if any) and the
+        // part above it come back as new holes, the upper one most recent.
+        self.unindex_hole(hole);
+        tree::insert_after::<AddrTree>(&mut self.slots, &mut self.addr_root, hole, i);
+        self.set_hole_size(hole, start - hole_start);
         if start > hole_start {
-            self.add_hole(hole);
+            self.index_hole(hole);
         }
-        if start + size < hole_end {
-            self.add_hole(i);
+        if end < hole_end {
+            self.index_hole(i);
         }
         self.used += size;
         self.n_nodes += 1;
@@ -593,6 +657,7 @@ impl Mm {
             addr_root: NIL,
             size_root: NIL,
             largest: NIL,
+            small: Buckets::new()?,
             stack_top: NIL,
             hole_seq: 0,
             used: 0,
@@ -732,7 +797,8 @@ impl Mm {
         if size == 0 || range_end - range_start < size {
             return Err(Error::NoSpace);
         }
-        if self.largest == NIL || self.slots[self.largest as usize].hole_size < size {
+        let largest = self.largest_slot();
+        if largest == NIL || self.slots[largest as usize].hole_size < size {
             return Err(Error::NoSpace);
         }
         let top = matches!(mode, InsertMode::High | InsertMode::Highest);
@@ -810,14 +876,15 @@ impl Mm {
             (s.prev, s.next)
         };
         if self.slots[i as usize].hole_size != 0 {
-            self.rm_hole(i);
+            self.unindex_hole(i);
         }
         tree::remove::<AddrTree>(&mut self.slots, &mut self.addr_root, i);
         self.slots[prev as usize].next = next;
         self.slots[next as usize].prev = prev;
         if self.slots[prev as usize].hole_size != 0 {
-            self.rm_hole(prev);
+            self.unindex_hole(prev);
         }
+        // The merged hole is recomputed and becomes the most recent.
         self.add_hole(prev);
         self.used -= node.size;
         self.n_nodes -= 1;
@@ -927,7 +994,8 @@ impl Mm {
     /// The largest hole as `(start, end)`, `None` if the range is full. O(1).
     #[must_use]
     pub fn largest_hole(&self) -> Option<(u64, u64)> {
-        (self.largest != NIL).then(|| (self.hole_start(self.largest), self.hole_end(self.largest)))
+        let l = self.largest_slot();
+        (l != NIL).then(|| (self.hole_start(l), self.hole_end(l)))
     }
 
     // --- print / check / fini ------------------------------------------------------------
@@ -1015,7 +1083,7 @@ impl Mm {
         );
         // Address list.
         let mut order = Vec::new();
-        let (mut used, mut n, mut holes) = (0u64, 0usize, 0usize);
+        let (mut used, mut n, mut holes, mut big) = (0u64, 0usize, 0usize, 0usize);
         let mut i = HEAD;
         let mut last_end = self.range_start;
         loop {
@@ -1055,6 +1123,9 @@ impl Mm {
             );
             if s.hole_size != 0 {
                 holes += 1;
+            }
+            if s.hole_size >= SMALL {
+                big += 1;
             }
             last_end = s.end();
             if next == HEAD {
@@ -1101,14 +1172,26 @@ impl Mm {
             );
         }
 
-        // Size tree: exactly the holes, ascending, largest cached.
-        self.check_tree::<SizeTree>(self.size_root, holes)?;
+        // Size index: the small holes in their buckets, the others in the treap,
+        // ascending, largest cached.
+        let n_small = self
+            .small
+            .check(&self.slots)
+            .map_err(|what| CheckError { what })?;
+        ensure!(
+            n_small + big == holes,
+            "{n_small} small + {big} big holes, list {holes}"
+        );
+        self.check_tree::<SizeTree>(self.size_root, big)?;
         let mut t = tree::first::<SizeTree>(&self.slots, self.size_root);
         let mut count = 0;
         let mut prev = NIL;
         while t != NIL {
             let s = &self.slots[t as usize];
-            ensure!(s.hole_size != 0, "slot {t} without a hole in the size tree");
+            ensure!(
+                s.hole_size >= SMALL,
+                "slot {t} with a small hole in the size tree"
+            );
             ensure!(s.is_node() || t == HEAD, "free slot {t} in the size tree");
             if prev != NIL {
                 ensure!(
@@ -1120,7 +1203,7 @@ impl Mm {
             prev = t;
             t = tree::next::<SizeTree>(&self.slots, t);
         }
-        ensure!(count == holes, "size tree has {count} holes, list {holes}");
+        ensure!(count == big, "size tree has {count} holes, list {big}");
         ensure!(
             self.largest == prev,
             "largest hole cache {} but rightmost {prev}",
@@ -1212,5 +1295,32 @@ impl Mm {
 
     pub(crate) fn color_adjust_fn(&self) -> Option<&ColorAdjust> {
         self.color_adjust.as_ref()
+    }
+}
+
+#[cfg(test)]
+impl Mm {
+    /// (max, mean) depth of the address and size trees.
+    pub(crate) fn depths(&self) -> ((usize, f64), (usize, f64)) {
+        fn walk<T: Tree>(slots: &[Slot], root: u32) -> (usize, f64) {
+            let mut st = alloc::vec![(root, 1usize)];
+            let (mut max, mut sum, mut n) = (0, 0usize, 0usize);
+            while let Some((t, d)) = st.pop() {
+                if t == NIL {
+                    continue;
+                }
+                max = max.max(d);
+                sum += d;
+                n += 1;
+                let l = T::links(&slots[t as usize]);
+                st.push((l.left, d + 1));
+                st.push((l.right, d + 1));
+            }
+            (max, sum as f64 / n.max(1) as f64)
+        }
+        (
+            walk::<AddrTree>(&self.slots, self.addr_root),
+            walk::<SizeTree>(&self.slots, self.size_root),
+        )
     }
 }

@@ -271,6 +271,43 @@ fn best_ties_go_to_the_most_recent_hole() {
     release(&mut mm, vec![n, m]);
 }
 
+#[test]
+fn best_ties_in_both_size_indexes() {
+    // Equal holes of a small (bucketed) and a large (treap) size, created in address
+    // order; Best takes the newest first, then the next newest.
+    for hole in [100u64, 5000] {
+        let mut mm = Mm::new(0, 4 * (hole + 1)).unwrap();
+        let fixed: Vec<Node> = (0..4)
+            .map(|k| mm.reserve(k * (hole + 1), 1, 0).unwrap())
+            .collect();
+        let starts: Vec<u64> = (0..4).map(|k| k * (hole + 1) + 1).collect();
+        assert_eq!(holes(&mm).len(), 4);
+        let mut got = Vec::new();
+        let mut taken = Vec::new();
+        for _ in 0..4 {
+            let n = mm.insert(hole, 0, 0, InsertMode::Best).unwrap();
+            got.push(n.start());
+            taken.push(n);
+            mm.check().unwrap();
+        }
+        assert_eq!(
+            got,
+            [starts[3], starts[2], starts[1], starts[0]],
+            "hole size {hole}"
+        );
+        // Freed again in address order, the holes are newest at the top; restricted to
+        // the two lowest holes, the newer of them wins.
+        taken.reverse();
+        release(&mut mm, taken);
+        let n = mm
+            .insert_in_range(hole, 0, 0, 0, 2 * (hole + 1), InsertMode::Best)
+            .unwrap();
+        assert_eq!(n.start(), starts[1], "hole size {hole}");
+        release(&mut mm, vec![n]);
+        release(&mut mm, fixed);
+    }
+}
+
 // --- alignment ----------------------------------------------------------------------------
 
 #[test]
@@ -871,4 +908,56 @@ fn scan_respects_the_range() {
     let _ = scan.finish();
     mm.check().unwrap();
     release(&mut mm, nodes);
+}
+
+#[test]
+fn trees_stay_balanced_under_churn() {
+    // M1-like churn; the treaps' depth must stay logarithmic (a degenerate shape would
+    // turn every operation linear).
+    let mut mm = Mm::new(0, 1 << 22).unwrap();
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut live: Vec<Node> = Vec::new();
+    let mut units = 0u64;
+    for _ in 0..60_000 {
+        let alloc = if units < (1 << 22) * 4 / 10 {
+            true
+        } else if units >= (1 << 21) {
+            false
+        } else {
+            rng.next() & 1 == 0
+        };
+        if alloc {
+            let n = mm
+                .insert(1 + rng.below(512), 0, 0, InsertMode::Best)
+                .unwrap();
+            units += n.size();
+            live.push(n);
+        } else {
+            let i = rng.below(live.len() as u64) as usize;
+            let n = live.swap_remove(i);
+            units -= n.size();
+            mm.remove(n).unwrap();
+        }
+    }
+    mm.check().unwrap();
+    let n = mm.n_nodes() as f64;
+    let ((addr_max, addr_mean), (size_max, _)) = mm.depths();
+    assert!(n > 5000.0, "{n} nodes");
+    assert!(
+        (addr_max as f64) < 4.0 * n.log2(),
+        "address tree depth {addr_max} for {n} nodes"
+    );
+    assert!(
+        addr_mean < 2.0 * n.log2(),
+        "address tree mean depth {addr_mean}"
+    );
+    assert!(
+        (size_max as f64) < 4.0 * n.log2(),
+        "size tree depth {size_max}"
+    );
+    for n in live {
+        mm.remove(n).unwrap();
+    }
+    mm.check().unwrap();
+    assert!(mm.is_clean());
 }

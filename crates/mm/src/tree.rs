@@ -31,6 +31,8 @@ pub(crate) trait Tree {
     fn links_mut(s: &mut Slot) -> &mut Links;
     /// Total order of the tree's keys.
     fn cmp(a: &Slot, b: &Slot) -> Ordering;
+    /// Whether [`update`](Self::update) does anything (if not, no walk to the root).
+    const AUGMENTED: bool;
     /// Recomputes the augmentation of `i` from its own value and its children.
     #[inline]
     fn update(_slots: &mut [Slot], _i: u32) {}
@@ -41,6 +43,7 @@ pub(crate) trait Tree {
 pub(crate) struct AddrTree;
 
 impl Tree for AddrTree {
+    const AUGMENTED: bool = true;
     #[inline]
     fn links(s: &Slot) -> &Links {
         &s.addr
@@ -74,6 +77,7 @@ impl Tree for AddrTree {
 pub(crate) struct SizeTree;
 
 impl Tree for SizeTree {
+    const AUGMENTED: bool = false;
     #[inline]
     fn links(s: &Slot) -> &Links {
         &s.by_size
@@ -113,11 +117,13 @@ pub(crate) fn propagate(slots: &mut [Slot], mut i: u32) {
     }
 }
 
-/// Like [`propagate`] but without the early stop (after structural changes).
-fn propagate_all<T: Tree>(slots: &mut [Slot], mut i: u32) {
-    while i != NIL {
-        T::update(slots, i);
-        i = l::<T>(slots, i).parent;
+/// Recomputes the augmentation from `i` up after a leaf was attached or spliced out
+/// below it. Stopping early is sound: every node's value depends only on its own and
+/// its children's, and rotations recompute the two nodes they move.
+#[inline]
+fn propagate_all<T: Tree>(slots: &mut [Slot], i: u32) {
+    if T::AUGMENTED {
+        propagate(slots, i);
     }
 }
 
@@ -183,6 +189,33 @@ pub(crate) fn insert<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
     } else {
         lm::<T>(slots, parent).right = i;
     }
+    propagate_all::<T>(slots, parent);
+    let pi = prio(i);
+    loop {
+        let p = l::<T>(slots, i).parent;
+        if p == NIL || prio(p) >= pi {
+            break;
+        }
+        rotate_up::<T>(slots, root, i);
+    }
+}
+
+/// Inserts unlinked slot `i` as the in-order successor of linked slot `after` (the
+/// caller guarantees the key order), without a descent from the root: expected O(1)
+/// plus the rotations.
+pub(crate) fn insert_after<T: Tree>(slots: &mut [Slot], root: &mut u32, after: u32, i: u32) {
+    *lm::<T>(slots, i) = Links::NONE;
+    T::update(slots, i);
+    let r = l::<T>(slots, after).right;
+    let parent = if r == NIL {
+        lm::<T>(slots, after).right = i;
+        after
+    } else {
+        let f = first::<T>(slots, r);
+        lm::<T>(slots, f).left = i;
+        f
+    };
+    lm::<T>(slots, i).parent = parent;
     propagate_all::<T>(slots, parent);
     let pi = prio(i);
     loop {

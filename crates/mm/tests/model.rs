@@ -11,8 +11,10 @@ use pddgpu_mm::{Error, InsertMode, Mm, Node, NodeInfo};
 use proptest::prelude::*;
 
 const MM_START: u64 = 16;
+/// Small range: only small holes (size-bucket index).
 const MM_SIZE: u64 = 1024;
-const MM_END: u64 = MM_START + MM_SIZE;
+/// Large range: holes on both sides of the bucket/treap boundary (4096 units).
+const MM_SIZE_LARGE: u64 = 3 * 4096 + 5;
 
 const MODES: [InsertMode; 6] = [
     InsertMode::Best,
@@ -61,6 +63,7 @@ enum Op {
 /// Nodes and holes as plain maps; holes carry the step at which they were created.
 #[derive(Debug, Default)]
 struct Model {
+    end: u64,
     nodes: BTreeMap<u64, NodeInfo>,
     holes: BTreeMap<u64, (u64, u64)>, // start -> (end, seq)
     seq: u64,
@@ -68,12 +71,13 @@ struct Model {
 }
 
 impl Model {
-    fn new(colored: bool) -> Self {
+    fn new(colored: bool, size: u64) -> Self {
         let mut m = Self {
             colored,
+            end: MM_START + size,
             ..Self::default()
         };
-        m.add_hole(MM_START, MM_END);
+        m.add_hole(MM_START, MM_START + size);
         m
     }
 
@@ -271,20 +275,26 @@ impl Model {
         let recency: Vec<(u64, u64)> = recency.into_iter().map(|(_, s, e)| (s, e)).collect();
         assert_eq!(mm.holes_by_recency().collect::<Vec<_>>(), recency);
         let used: u64 = self.nodes.values().map(|n| n.size).sum();
-        assert_eq!((mm.used(), mm.free()), (used, MM_SIZE - used));
+        assert_eq!((mm.used(), mm.free()), (used, self.end - MM_START - used));
         let largest = self.holes.iter().map(|(&s, &(e, _))| e - s).max();
         assert_eq!(mm.largest_hole().map(|(s, e)| e - s), largest);
     }
 }
 
-fn op() -> impl Strategy<Value = Op> {
-    let coord = 0..MM_END + 16;
+fn op(mm_size: u64) -> impl Strategy<Value = Op> {
+    let coord = 0..MM_START + mm_size + 16;
     let range = prop_oneof![
         Just((0, u64::MAX)),
         (coord.clone(), coord.clone()).prop_map(|(a, b)| (a.min(b), a.max(b))),
         (coord.clone(), coord.clone()).prop_map(|(a, b)| (a, b)), // may be inverted
     ];
-    let size = prop_oneof![8 => 1..48u64, 1 => 1..600u64, 1 => Just(0u64), 1 => Just(u64::MAX)];
+    let size = prop_oneof![
+        8 => 1..48u64,
+        1 => 1..600u64,
+        1 => 1..mm_size / 2 + 2,
+        1 => Just(0u64),
+        1 => Just(u64::MAX),
+    ];
     let align = prop::sample::select(vec![0u64, 1, 2, 3, 4, 7, 8, 16, 64, 1 << 63, u64::MAX]);
     prop_oneof![
         5 => (size.clone(), align, 0..3u64, range, 0..6usize).prop_map(|(size, align, color, range, m)| {
@@ -295,12 +305,12 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn run(ops: &[Op], colored: bool) {
-    let mut mm = Mm::new(MM_START, MM_SIZE).unwrap();
+fn run(ops: &[Op], colored: bool, mm_size: u64) {
+    let mut mm = Mm::new(MM_START, mm_size).unwrap();
     if colored {
         mm.set_color_adjust(Some(Box::new(guard)));
     }
-    let mut model = Model::new(colored);
+    let mut model = Model::new(colored, mm_size);
     let mut live: Vec<Node> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
         match *op {
@@ -365,12 +375,24 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn matches_the_interval_model(ops in prop::collection::vec(op(), 1..200)) {
-        run(&ops, false);
+    fn matches_the_interval_model(ops in prop::collection::vec(op(MM_SIZE), 1..200)) {
+        run(&ops, false, MM_SIZE);
     }
 
     #[test]
-    fn matches_the_interval_model_with_colours(ops in prop::collection::vec(op(), 1..200)) {
-        run(&ops, true);
+    fn matches_the_interval_model_with_colours(ops in prop::collection::vec(op(MM_SIZE), 1..200)) {
+        run(&ops, true, MM_SIZE);
+    }
+
+    #[test]
+    fn matches_the_interval_model_large(ops in prop::collection::vec(op(MM_SIZE_LARGE), 1..200)) {
+        run(&ops, false, MM_SIZE_LARGE);
+    }
+
+    #[test]
+    fn matches_the_interval_model_large_with_colours(
+        ops in prop::collection::vec(op(MM_SIZE_LARGE), 1..200)
+    ) {
+        run(&ops, true, MM_SIZE_LARGE);
     }
 }
