@@ -212,6 +212,26 @@ impl Device {
         bo.evict(ctx)
     }
 
+    /// Shuts a memory type down (upstream manager `fini`): stops new placements,
+    /// evicts everything, reclaims deleted BOs and uninstalls the manager.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] if no manager is installed; the eviction error, or
+    /// [`Error::Busy`] while resources remain (pinned BOs, BOs still busy); the
+    /// manager then stays installed but unused.
+    ///
+    /// # Locking
+    /// Blocks on reservations: call without holding any.
+    pub fn fini_manager(
+        self: &Arc<Self>,
+        mem_type: MemType,
+    ) -> Result<Arc<dyn crate::ResourceManager>> {
+        self.set_use_type(mem_type, false)?;
+        self.evict_all(mem_type)?;
+        self.delayed_delete(false);
+        self.take_manager(mem_type)
+    }
+
     /// Removes a reclaimed BO from the deleted list.
     pub(crate) fn forget_zombie(&self, core: &Arc<BoCore>) {
         let removed: Vec<Arc<BoCore>> = {

@@ -57,12 +57,65 @@
 //! Nobody blocks on a reservation while holding another one, so concurrent
 //! validation with eviction cannot deadlock.
 //!
+//! # Examples
+//!
+//! A driver whose copies are free, 16 pages of VRAM under the generic range manager,
+//! and eviction of the least recently used BO when VRAM is full:
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::sync::Arc;
+//! use pddgpu_ttm::*;
+//!
+//! #[derive(Debug, Default)]
+//! struct Driver {
+//!     next_page: AtomicU64,
+//! }
+//!
+//! impl DeviceFuncs for Driver {
+//!     fn evict_flags(&self, _bo: &BoInfo, _res: &Resource) -> Placement {
+//!         Placement::single(MemType::SYSTEM)
+//!     }
+//!     fn move_bo(&self, _args: &MoveArgs<'_>) -> Result<(), MoveError> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! impl PageSource for Driver {
+//!     fn alloc_pages(&self, order: u8) -> Result<u64> {
+//!         Ok(self.next_page.fetch_add(PAGE_SIZE << order, Ordering::Relaxed))
+//!     }
+//!     fn free_pages(&self, _dma_addr: u64, _order: u8) {}
+//!     fn clear_pages(&self, _dma_addr: u64, _order: u8) {}
+//! }
+//!
+//! let drv = Arc::new(Driver::default());
+//! let dev = Device::new(drv.clone(), drv, DeviceConfig::default());
+//! dev.set_manager(MemType::VRAM, Arc::new(RangeManager::new(16)?), false, 16)?;
+//!
+//! let vram = Placement::single(MemType::VRAM);
+//! let mut ctx = OperationCtx::new();
+//! let a = dev.bo_init_validate(BoParams::new(8 * PAGE_SIZE), &vram, &mut ctx)?;
+//! let b = dev.bo_init_validate(BoParams::new(8 * PAGE_SIZE), &vram, &mut ctx)?;
+//! assert_eq!(dev.usage(MemType::VRAM), 16 * PAGE_SIZE);
+//!
+//! // VRAM is full: a third BO evicts the least recently used one, `a`.
+//! let c = dev.bo_init_validate(BoParams::new(4 * PAGE_SIZE), &vram, &mut ctx)?;
+//! assert_eq!(a.reserve().resource().map(|r| r.mem_type()), Some(MemType::SYSTEM));
+//! assert_eq!(c.reserve().resource().map(|r| r.start()), Some(0));
+//! assert_eq!(dev.usage(MemType::VRAM), 12 * PAGE_SIZE);
+//! assert_eq!(ctx.bytes_moved, (8 + 8 + 8 + 4) * PAGE_SIZE);
+//! # drop((a, b, c));
+//! # Ok::<(), pddgpu_ttm::Error>(())
+//! ```
+//!
 //! # Debug aids
 //! [`Device::check`] re-derives the LRU/usage invariants and runs every manager's
 //! `check`; [`Device::manager_debug`] prints upstream's `ttm_resource_manager_debug`
 //! format followed by the manager's dump.
 
 #![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 
 mod bo;
 mod device;

@@ -104,7 +104,9 @@ impl ReservedBo<'_> {
     /// * Any other manager or driver error, unchanged ([`Error::OutOfMemory`] from the
     ///   page pool, [`Error::Busy`] with `no_wait_gpu`, ...).
     ///
-    /// On error the BO keeps its previous resource and contents, and nothing stays
+    /// On error the BO keeps its previous resource and contents — or, when the final
+    /// move of a multihop failed after the bounce, sits with its contents in the
+    /// TEMPORARY resource, which the next validation moves again — and nothing stays
     /// charged for the failed attempt (BOs evicted on the way stay evicted).
     ///
     /// # Locking

@@ -73,6 +73,58 @@ fn validate_system_to_tt_to_vram_populates_and_copies() {
 }
 
 #[test]
+fn validate_system_to_vram_moves_size_bytes() {
+    let s = setup(64, 64, 64);
+    let bo = s.dev.create_bo(BoParams::new(20 * KIB)).unwrap();
+    let mut r = bo.reserve();
+    r.validate(
+        &Placement::single(MemType::SYSTEM),
+        &mut OperationCtx::new(),
+    )
+    .unwrap();
+    s.drv.write_bo(&mut r, 9).unwrap();
+    assert_eq!(s.drv.outstanding_pages(), 5);
+    let mut ctx = OperationCtx::new();
+    r.validate(&Placement::single(MemType::VRAM), &mut ctx)
+        .unwrap();
+    assert_eq!(ctx.bytes_moved, 20 * KIB);
+    assert_eq!(r.resource().unwrap().mem_type(), MemType::VRAM);
+    assert!(r.tt().is_none());
+    assert_eq!(s.drv.read_bo(&r), TestDriver::expected(9, 5));
+    // The TT's pages went back to the pool.
+    assert_eq!(s.dev.pool().cached_pages(), 5);
+    drop(r);
+    assert_eq!(s.dev.usage(MemType::SYSTEM), 0);
+    assert_eq!(s.dev.usage(MemType::VRAM), 20 * KIB);
+    s.check();
+}
+
+#[test]
+fn fini_manager_evicts_and_uninstalls() {
+    let s = setup(64, 64, 64);
+    let bo = s.dev.create_bo(BoParams::new(8 * KIB)).unwrap();
+    let mut r = bo.reserve();
+    r.validate(&Placement::single(MemType::VRAM), &mut OperationCtx::new())
+        .unwrap();
+    s.drv.write_bo(&mut r, 4).unwrap();
+    drop(r);
+    let pinned = s.dev.create_bo(BoParams::new(8 * KIB)).unwrap();
+    let mut r = pinned.reserve();
+    r.validate(&Placement::single(MemType::PRIV), &mut OperationCtx::new())
+        .unwrap();
+    r.pin().unwrap();
+    drop(r);
+    assert_eq!(s.dev.fini_manager(MemType::PRIV).unwrap_err(), Error::Busy);
+    assert!(!s.dev.use_type(MemType::PRIV));
+    assert!(s.dev.manager(MemType::PRIV).is_some());
+    s.dev.fini_manager(MemType::VRAM).unwrap();
+    assert!(s.dev.manager(MemType::VRAM).is_none());
+    let r = bo.reserve();
+    assert_eq!(r.resource().unwrap().mem_type(), MemType::TT);
+    assert_eq!(s.drv.read_bo(&r), TestDriver::expected(4, 2));
+}
+
+#[test]
 fn fresh_bo_into_tt_populates_zeroed_pages() {
     let s = setup(64, 64, 64);
     let bo = s.dev.create_bo(BoParams::new(8 * KIB)).unwrap();
