@@ -322,3 +322,69 @@ fn topdown_place_reaches_the_manager() {
         PlaceFlags::TOPDOWN
     );
 }
+
+#[test]
+fn panicking_driver_move_leaves_state_consistent() {
+    let s = setup(4, 16, 0);
+    let a = make(&s, 16 * KIB, &vram(), 1);
+    s.drv.panic_moves.store(true, Ordering::Relaxed);
+    let d = s.dev.create_bo(BoParams::new(8 * KIB)).unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        d.reserve().validate(&vram(), &mut OperationCtx::new())
+    }));
+    assert!(result.is_err(), "the move panicked");
+    s.drv.panic_moves.store(false, Ordering::Relaxed);
+    // The eviction of `a` was interrupted: it is still in VRAM, nothing is charged
+    // for the abandoned resources, and both BOs remain usable.
+    assert_eq!(where_is(&a), Some((MemType::VRAM, 0)));
+    assert_eq!(where_is(&d), None);
+    assert_eq!(s.dev.usage(MemType::VRAM), 16 * KIB);
+    assert_eq!(s.dev.usage(MemType::TT), 0);
+    s.check();
+    assert_contents(&s, &a, 1);
+    d.reserve()
+        .validate(&vram(), &mut OperationCtx::new())
+        .unwrap();
+    assert_eq!(where_is(&a), Some((MemType::TT, 0)));
+    assert_contents(&s, &a, 1);
+    s.check();
+}
+
+#[test]
+fn concurrent_eviction_and_release_of_busy_bos() {
+    // Threads keep creating busy BOs in a tiny VRAM and dropping them while others
+    // validate; zombies are reclaimed by eviction or delayed delete.
+    let s = Arc::new(setup(8, 64, 0));
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                for i in 0..500u64 {
+                    let bo = s.dev.create_bo(BoParams::new(8 * KIB)).expect("create");
+                    let mut r = bo.reserve();
+                    let mut ctx = OperationCtx::new();
+                    ctx.no_wait_gpu = i % 2 == 0;
+                    match r.validate(&vram(), &mut ctx) {
+                        Ok(()) | Err(Error::NoSpace) => {}
+                        Err(e) => panic!("thread {t}: {e}"),
+                    }
+                    drop(r);
+                    if i % 3 == 0 {
+                        let fence = bo.fence();
+                        fence.set_busy();
+                        drop(bo);
+                        fence.signal();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("worker");
+    }
+    s.dev.delayed_delete(false);
+    assert_eq!(s.dev.n_deleted(), 0);
+    assert_eq!(s.dev.usage(MemType::VRAM), 0);
+    assert_eq!(s.dev.usage(MemType::TT), 0);
+    s.check();
+}

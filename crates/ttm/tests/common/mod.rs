@@ -219,6 +219,8 @@ pub(crate) struct TestDriver {
     pub(crate) multihop: AtomicBool,
     /// Make every move fail with `Io`.
     pub(crate) fail_moves: AtomicBool,
+    /// Make every move panic.
+    pub(crate) panic_moves: AtomicBool,
     /// Completed moves.
     pub(crate) moves: AtomicU64,
     /// Completed eviction moves.
@@ -250,6 +252,7 @@ impl TestDriver {
             evict_to: Mutex::new(evict_to),
             multihop: AtomicBool::new(true),
             fail_moves: AtomicBool::new(false),
+            panic_moves: AtomicBool::new(false),
             moves: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             hops: AtomicU64::new(0),
@@ -349,6 +352,10 @@ impl DeviceFuncs for TestDriver {
                 Place::new(MemType::TT).with_flags(PlaceFlags::TEMPORARY),
             ));
         }
+        assert!(
+            !self.panic_moves.load(Ordering::Relaxed),
+            "driver move panicked"
+        );
         if self.fail_moves.load(Ordering::Relaxed) {
             return Err(MoveError::Failed(Error::Io));
         }
