@@ -54,6 +54,9 @@
 //! it if it fails. No lock is held while waiting for freed space. Every method takes
 //! `&self`; the manager is `Send + Sync`.
 
+mod params;
+mod recover;
+mod reserve;
 mod resource;
 #[cfg(test)]
 mod tests;
@@ -66,14 +69,15 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use pddgpu_buddy::{AllocFlags, Block, BlockState, BuddyAllocator, FreeFlags};
+use pddgpu_buddy::{AllocFlags, Block, BuddyAllocator, FreeFlags};
 
 use crate::mgr_common::{
-    AllocId, AllocRequest, BoFlags, BoKind, CounterSnapshot, DeviceState, Domain, Error,
-    MgrCounters, MgrLeak, MgrState, NoSpaceCause, NoSpaceInfo, PlaceFlags, Registry, Result,
-    RetryPolicy, SpaceSignal, StateCell, PAGE_SHIFT, PAGE_SIZE,
+    AllocId, AllocRequest, BoKind, CounterSnapshot, DeviceState, Domain, Error, MgrCounters,
+    MgrLeak, MgrState, NoSpaceCause, NoSpaceInfo, PlaceFlags, Registry, Result, RetryPolicy,
+    SpaceSignal, StateCell, PAGE_SHIFT, PAGE_SIZE,
 };
 
+use params::Params;
 use resource::{blocks_contiguous, virtual_start};
 
 /// Pages per block when a BO is not contiguous: 2 MiB (upstream `HPAGE_PMD_NR` or
@@ -579,98 +583,6 @@ impl VramManager {
         Ok(())
     }
 
-    // --- reservations ------------------------------------------------------------------
-
-    /// Reserves VRAM bytes `[start, start + size)` for good (upstream
-    /// `amdgpu_vram_mgr_reserve_range`, used for bad pages): now if the range is free,
-    /// otherwise as soon as it is (retried on every free). Reserved bytes count as used.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] if `start`/`size` are not page aligned, `size` is 0 or
-    /// the range leaves VRAM; [`Error::OutOfMemory`] if the lists cannot grow.
-    pub fn reserve_range(&self, start: u64, size: u64) -> Result<()> {
-        let end = start
-            .checked_add(size)
-            .ok_or(Error::InvalidArgument("reservation end overflows"))?;
-        if size == 0 || start % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 {
-            return Err(Error::InvalidArgument(
-                "reservation must be whole, non-empty pages",
-            ));
-        }
-        if end > self.config.size {
-            return Err(Error::InvalidArgument("reservation outside VRAM"));
-        }
-        let mut inner = self.inner.lock();
-        inner
-            .pending
-            .try_reserve(1)
-            .map_err(|_| Error::OutOfMemory)?;
-        let room = inner.pending.len() + 1;
-        inner
-            .reserved
-            .try_reserve(room)
-            .map_err(|_| Error::OutOfMemory)?;
-        inner.pending.push(Reservation {
-            start,
-            size,
-            blocks: Vec::new(),
-            visible: 0,
-        });
-        self.do_reserve(&mut inner);
-        Ok(())
-    }
-
-    /// Tries every pending reservation (upstream `amdgpu_vram_mgr_do_reserve`).
-    fn do_reserve(&self, inner: &mut Inner) {
-        let mut i = 0;
-        while i < inner.pending.len() {
-            let (start, size) = (inner.pending[i].start, inner.pending[i].size);
-            match inner
-                .buddy
-                .alloc_blocks(start, start + size, size, PAGE_SIZE, AllocFlags::RANGE)
-            {
-                Ok(blocks) => {
-                    let mut rsv = inner.pending.remove(i);
-                    rsv.visible = blocks
-                        .iter()
-                        .map(|b| VramBlock {
-                            offset: b.offset(),
-                            size: b.size(),
-                            clear: false,
-                        })
-                        .map(|b| b.visible_bytes(self.config.visible_size))
-                        .sum();
-                    rsv.blocks = blocks;
-                    tracing::debug!("Reservation {start:#x} - {size}, Succeeded");
-                    inner.committed += size;
-                    self.used.fetch_add(size, Ordering::AcqRel);
-                    self.vis_usage.fetch_add(rsv.visible, Ordering::AcqRel);
-                    // Room was reserved when the reservation was queued.
-                    inner.reserved.push(rsv);
-                }
-                Err(_) => i += 1,
-            }
-        }
-    }
-
-    /// Status of the page containing VRAM byte `addr` (upstream
-    /// `amdgpu_vram_mgr_query_page_status`).
-    ///
-    /// # Errors
-    /// [`Error::Busy`] if a pending reservation covers it, [`Error::NotFound`] if no
-    /// reservation does; `Ok` if it is reserved.
-    pub fn query_page_status(&self, addr: u64) -> Result<()> {
-        let inner = self.inner.lock();
-        let covers = |r: &Reservation| r.start <= addr && addr < r.start + r.size;
-        if inner.pending.iter().any(covers) {
-            return Err(Error::Busy("reservation pending"));
-        }
-        if inner.reserved.iter().any(covers) {
-            return Ok(());
-        }
-        Err(Error::NotFound("no reservation at this address"))
-    }
-
     // --- clear state -----------------------------------------------------------------
 
     /// Marks all free VRAM dirty (upstream `amdgpu_vram_mgr_clear_reset_blocks`); call
@@ -786,235 +698,6 @@ impl VramManager {
         }
     }
 
-    // --- verification and recovery -------------------------------------------------------
-
-    /// Verifies the allocator and the accounting against the registry of live allocations.
-    ///
-    /// Checks: the buddy's own `check()`; the registry's structure; every live allocation
-    /// still owns one token per block; allocated bytes in the buddy equal the live and
-    /// reserved bytes; committed usage and `vis_usage` equal their sums; usage is at least
-    /// the committed bytes.
-    ///
-    /// # Errors
-    /// [`Error::Corrupted`] naming the first violation.
-    pub fn check(&self) -> Result<()> {
-        let inner = self.inner.lock();
-        self.verify(&inner).map_err(|detail| Error::Corrupted {
-            domain: Domain::Vram,
-            detail,
-        })
-    }
-
-    fn verify(&self, inner: &Inner) -> Result<(), String> {
-        inner
-            .buddy
-            .check()
-            .map_err(|e| format!("buddy check: {e:?}"))?;
-        inner.live.check()?;
-        let mut block_bytes = 0u64;
-        let mut committed = 0u64;
-        let mut visible = 0u64;
-        for (id, live) in inner.live.iter() {
-            if live.blocks.len() != live.spans.len() {
-                return Err(format!(
-                    "allocation {id} owns {} of its {} blocks",
-                    live.blocks.len(),
-                    live.spans.len()
-                ));
-            }
-            block_bytes += live.spans.iter().map(|s| s.1).sum::<u64>();
-            committed += live.size;
-            visible += live.visible;
-        }
-        for r in &inner.reserved {
-            block_bytes += r.size;
-            committed += r.size;
-            visible += r.visible;
-        }
-        // Every allocated block of the buddy must be a live block or a reserved one.
-        let mut held: Vec<(u64, u64)> = inner
-            .live
-            .iter()
-            .flat_map(|(_, l)| l.spans.iter().copied())
-            .collect();
-        for r in &inner.reserved {
-            held.extend(r.blocks.iter().map(|b| (b.offset(), b.size())));
-        }
-        held.sort_unstable();
-        let mut allocated = Vec::new();
-        inner.buddy.for_each_block(|b| {
-            if b.state == BlockState::Allocated {
-                allocated.push((b.offset, b.size));
-            }
-        });
-        allocated.sort_unstable();
-        if allocated != held {
-            let first = allocated
-                .iter()
-                .zip(&held)
-                .find(|(a, b)| a != b)
-                .map(|(a, b)| (*a, *b));
-            return Err(format!(
-                "buddy has {} blocks ({} bytes) allocated, live resources and reservations hold {} ({} bytes); \
-                 first difference {first:?}",
-                allocated.len(),
-                inner.buddy.size() - inner.buddy.avail(),
-                held.len(),
-                block_bytes
-            ));
-        }
-        if committed != inner.committed {
-            return Err(format!(
-                "committed usage {} != {committed} from live allocations",
-                inner.committed
-            ));
-        }
-        let vis = self.vis_usage.load(Ordering::Acquire);
-        if vis != visible {
-            return Err(format!(
-                "vis_usage {vis} != {visible} from live allocations"
-            ));
-        }
-        let used = self.used.load(Ordering::Acquire);
-        if used < committed {
-            return Err(format!("usage {used} below committed {committed}"));
-        }
-        Ok(())
-    }
-
-    /// Brings the manager back to READY after an error or a GPU reset (DESIGN.md §5.4).
-    ///
-    /// Verifies the allocator ([`VramManager::check`]); if it is damaged, builds a fresh
-    /// one and re-allocates every live block and reserved range at its recorded place
-    /// (free memory comes back dirty); recomputes usage and `vis_usage` from the live
-    /// allocations; retries pending reservations; then READY. Live resources stay valid.
-    ///
-    /// # Errors
-    /// [`Error::NoDevice`] if the device or manager is shut down; [`Error::Corrupted`] if
-    /// the live allocations themselves overlap (the manager stays in ERROR);
-    /// [`Error::OutOfMemory`] if a new allocator cannot be built (ERROR too).
-    pub fn recover(&self) -> Result<RecoverReport> {
-        tracing::debug!("Recovering VRAM manager");
-        if self.device.is_shutdown() || self.state.get() == MgrState::Shutdown {
-            tracing::error!("Device is shutting down, cannot recover VRAM manager");
-            return Err(Error::NoDevice {
-                domain: Domain::Vram,
-                reason: "shut down",
-            });
-        }
-        let mut inner = self.inner.lock();
-        let damage = self.verify(&inner).err();
-        if let Some(d) = &damage {
-            tracing::error!("VRAM allocator damaged ({d}), rebuilding from live allocations");
-            if let Err(e) = self.rebuild(&mut inner) {
-                drop(inner);
-                self.set_error();
-                return Err(e);
-            }
-        }
-        // Recompute the statistics from the live allocations.
-        let mut committed = 0;
-        let mut visible = 0;
-        for (_, live) in inner.live.iter() {
-            committed += live.size;
-            visible += live.visible;
-        }
-        for r in &inner.reserved {
-            committed += r.size;
-            visible += r.visible;
-        }
-        // `used` also holds charges of requests in flight: move it by the correction only.
-        let old = inner.committed;
-        if committed >= old {
-            self.used.fetch_add(committed - old, Ordering::AcqRel);
-        } else {
-            self.used.fetch_sub(old - committed, Ordering::AcqRel);
-        }
-        inner.committed = committed;
-        self.vis_usage.store(visible, Ordering::Release);
-        self.do_reserve(&mut inner);
-        let live = inner.live.len();
-        if self.state.mark_ready() {
-            drop(inner);
-            self.signal.notify();
-            tracing::info!("VRAM manager recovered successfully");
-            Ok(RecoverReport { damage, live })
-        } else {
-            Err(Error::NoDevice {
-                domain: Domain::Vram,
-                reason: "shut down",
-            })
-        }
-    }
-
-    /// Replaces the allocator by a fresh one holding exactly the live blocks and reserved
-    /// ranges. All or nothing: on failure the old allocator stays.
-    fn rebuild(&self, inner: &mut Inner) -> Result<()> {
-        let mut fresh = BuddyAllocator::new(self.config.size, PAGE_SIZE).map_err(Error::from)?;
-        let take = |fresh: &mut BuddyAllocator, start: u64, size: u64| {
-            fresh
-                .alloc_blocks(start, start + size, size, PAGE_SIZE, AllocFlags::empty())
-                .map_err(|e| Error::Corrupted {
-                    domain: Domain::Vram,
-                    detail: format!("live range {start:#x}+{size} cannot be re-allocated: {e:?}"),
-                })
-        };
-        let mut reserved = Vec::new();
-        reserved
-            .try_reserve(inner.reserved.len())
-            .map_err(|_| Error::OutOfMemory)?;
-        for r in &inner.reserved {
-            reserved.push(take(&mut fresh, r.start, r.size)?);
-        }
-        let mut live = Vec::new();
-        live.try_reserve(inner.live.len())
-            .map_err(|_| Error::OutOfMemory)?;
-        for (id, l) in inner.live.iter() {
-            let mut blocks = Vec::new();
-            blocks
-                .try_reserve(l.spans.len())
-                .map_err(|_| Error::OutOfMemory)?;
-            for &(start, size) in &l.spans {
-                blocks.append(&mut take(&mut fresh, start, size)?);
-            }
-            live.push((id, blocks));
-        }
-        // Commit: nothing below can fail.
-        for (r, blocks) in inner.reserved.iter_mut().zip(reserved) {
-            r.blocks = blocks;
-        }
-        for (id, blocks) in live {
-            if let Some(l) = inner.live.get_mut(id) {
-                l.blocks = blocks;
-            }
-        }
-        let old = core::mem::replace(&mut inner.buddy, fresh);
-        // The old allocator's bookkeeping is what was wrong; its tokens were replaced.
-        let _ = old.fini();
-        Ok(())
-    }
-
-    /// Damages the allocator on purpose so that tests can exercise
-    /// [`VramManager::recover`]: see [`VramDamage`]. Not for production use.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] if the allocation is not live.
-    pub fn inject_damage(&self, damage: VramDamage) -> Result<()> {
-        let mut inner = self.inner.lock();
-        match damage {
-            VramDamage::ForgetAllocation(id) => {
-                let inner = &mut *inner;
-                let live = inner
-                    .live
-                    .get_mut(id)
-                    .ok_or(Error::NotFound("no such allocation"))?;
-                let blocks = core::mem::take(&mut live.blocks);
-                let _ = inner.buddy.free_blocks(blocks, FreeFlags::empty());
-            }
-        }
-        Ok(())
-    }
-
     /// Fault injection for tests of this layer and the layers above: the buddy
     /// allocator's next `n` metadata allocations succeed and later ones fail with
     /// out-of-memory, until cleared with `None` (see
@@ -1058,85 +741,6 @@ impl VramManager {
                 allocations: Vec::new(),
                 bytes: e.bytes,
             }
-        })
-    }
-}
-
-/// Buddy parameters derived from a request (upstream `amdgpu_vram_mgr_new` prologue).
-#[derive(Debug)]
-struct Params {
-    start: u64,
-    end: u64,
-    min_block_size: u64,
-    /// `min_block_size` after a contiguous hint fell back.
-    fallback_min_block_size: u64,
-    flags: AllocFlags,
-    place_contiguous: bool,
-}
-
-impl Params {
-    fn new(req: &AllocRequest, config: &VramConfig) -> Result<Self> {
-        let size = req.bo.size;
-        if size == 0 || size % PAGE_SIZE != 0 {
-            return Err(Error::InvalidArgument(
-                "BO size must be a non-zero multiple of the page size",
-            ));
-        }
-        let vram = config.size;
-        let end = match req.place.lpfn.checked_mul(PAGE_SIZE) {
-            Some(0) | None => vram,
-            Some(e) => e.min(vram),
-        };
-        let start = req
-            .place
-            .fpfn
-            .checked_mul(PAGE_SIZE)
-            .ok_or(Error::InvalidArgument("fpfn overflows"))?;
-        let page_alignment = req.bo.page_alignment;
-        let align_bytes = if page_alignment == 0 {
-            PAGE_SIZE
-        } else {
-            page_alignment
-                .checked_mul(PAGE_SIZE)
-                .ok_or(Error::InvalidArgument("page alignment overflows"))?
-        };
-        if !align_bytes.is_power_of_two() {
-            return Err(Error::InvalidArgument(
-                "page alignment must be a power of two",
-            ));
-        }
-        let place_contiguous = req.place.flags.contains(PlaceFlags::CONTIGUOUS);
-        let contiguous = req.bo.flags.contains(BoFlags::VRAM_CONTIGUOUS) || place_contiguous;
-        let mut flags = AllocFlags::empty();
-        if req.place.flags.contains(PlaceFlags::TOPDOWN) {
-            flags |= AllocFlags::TOPDOWN;
-        }
-        if contiguous {
-            flags |= AllocFlags::CONTIGUOUS;
-        }
-        if req.bo.flags.contains(BoFlags::VRAM_CLEARED) {
-            flags |= AllocFlags::CLEAR;
-        }
-        if start != 0 || end != vram {
-            flags |= AllocFlags::RANGE;
-        }
-        // Pages per block: unlimited for contiguous, else 2 MiB or the page alignment.
-        let ppb_bytes = DEFAULT_PAGES_PER_BLOCK
-            .max(page_alignment)
-            .saturating_mul(PAGE_SIZE);
-        let min_for = |ppb: Option<u64>| match ppb {
-            Some(b) if size >= b && size % b == 0 => b,
-            _ => align_bytes,
-        };
-        let min_block_size = min_for(if contiguous { None } else { Some(ppb_bytes) });
-        let fallback_min_block_size = min_for(Some(ppb_bytes));
-        Ok(Self {
-            start,
-            end,
-            min_block_size,
-            fallback_min_block_size,
-            flags,
-            place_contiguous,
         })
     }
 }

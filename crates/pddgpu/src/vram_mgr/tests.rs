@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::mgr_common::{BoDesc, Place};
+use crate::mgr_common::{BoDesc, BoFlags, Place};
 
 const MIB: u64 = 1 << 20;
 
