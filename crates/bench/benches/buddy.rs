@@ -1,2 +1,51 @@
-//! Criterion harness (workloads arrive with their allocator crate).
-fn main() {}
+//! Criterion harness for the buddy allocator workloads B1-B6 (`BASELINE.md`).
+//!
+//! `cargo bench -p pddgpu-bench --bench buddy` runs each workload under criterion (time
+//! per repetition, throughput in operations), then prints the `BASELINE.md` statistic:
+//! the median ns/op over repetitions, next to the Linux C figure. Set
+//! `PDDGPU_BENCH_REPS` to change the number of repetitions of that table (default 15),
+//! `PDDGPU_BENCH_ONLY=<id>` to run one row, and pass `--table-only` to skip criterion.
+
+use criterion::{Criterion, Throughput};
+use pddgpu_bench::buddy::{run, time_runs, BuddyWorkload};
+use pddgpu_bench::result::median_ns_per_op;
+
+fn workloads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("buddy");
+    g.sample_size(10);
+    for w in BuddyWorkload::ALL {
+        g.throughput(Throughput::Elements(run(w).ops));
+        g.bench_function(w.name(), |b| b.iter_custom(|iters| time_runs(w, iters)));
+    }
+    g.finish();
+}
+
+fn main() {
+    let table_only = std::env::args().any(|a| a == "--table-only");
+    if !table_only {
+        let mut c = Criterion::default().configure_from_args();
+        workloads(&mut c);
+        c.final_summary();
+    }
+    let reps = std::env::var("PDDGPU_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let only = std::env::var("PDDGPU_BENCH_ONLY").ok();
+    println!("\n| id | ns/op median (min-max), {reps} reps | Linux ns/op | ratio |");
+    println!("|---|---:|---:|---:|");
+    for w in BuddyWorkload::ALL {
+        if only.as_deref().is_some_and(|o| o != w.name()) {
+            continue;
+        }
+        let (med, min, max) = median_ns_per_op(reps, || run(w));
+        let (linux, ratio) = match w.linux_ns_per_op() {
+            Some(l) => (format!("{l:.1}"), format!("{:.2}x", med / l)),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "| {} | {med:.1} ({min:.1}-{max:.1}) | {linux} | {ratio} |",
+            w.name()
+        );
+    }
+}

@@ -45,6 +45,10 @@ pub struct BuddyAllocator {
     pub(crate) n_free: [[u64; ORDERS]; 2],
     /// Allocated blocks per order (upstream `used_scoreboard`).
     pub(crate) n_used: [u64; ORDERS],
+    /// Per free index and order: the highest free block ([`NIL`] if there is none), or
+    /// [`HINT_UNKNOWN`](crate::arena::HINT_UNKNOWN) after that block left the index.
+    /// A cache in front of the best-fit descent (upstream's `rb_last` per order).
+    pub(crate) hint: [[u32; ORDERS]; 2],
     /// Identity stamped on every block token.
     pub(crate) id: usize,
     /// Fault injection: metadata allocations left before they start failing.
@@ -112,6 +116,7 @@ impl BuddyAllocator {
             clear_avail: 0,
             n_free: [[0; ORDERS]; 2],
             n_used: [0; ORDERS],
+            hint: [[NIL; ORDERS]; 2],
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             fail_alloc_after: None,
             journal: Vec::new(),

@@ -9,6 +9,9 @@
 /// "No node": the parent of a root, the child link of a leaf, the end of the free list.
 pub(crate) const NIL: u32 = u32::MAX;
 
+/// A best-fit hint that must be recomputed (see `BuddyAllocator::hint`).
+pub(crate) const HINT_UNKNOWN: u32 = u32::MAX - 1;
+
 /// Number of orders an allocator can have (`max_order` is at most 51 = 63 - 12).
 pub(crate) const ORDERS: usize = 52;
 

@@ -1,7 +1,8 @@
 //! [`BuddyAllocator::check`]: re-derives every invariant from the block tree, whatever
 //! it costs (upstream KUnit `check_block`/`check_mm`, plus our indexes).
 
-use crate::arena::{tree_of, State, NIL, ORDERS};
+use crate::arena::{tree_of, State, HINT_UNKNOWN, NIL, ORDERS};
+use crate::search::Class;
 use crate::{BuddyAllocator, CheckError};
 
 impl BuddyAllocator {
@@ -150,6 +151,20 @@ impl BuddyAllocator {
                 0,
                 0,
             );
+        }
+        for (tree, class) in [(0, Class::Clear), (1, Class::Dirty)] {
+            for order in 0..=self.max_order {
+                let hint = self.hint[tree][order as usize];
+                if hint != HINT_UNKNOWN
+                    && Some(hint).filter(|&h| h != NIL) != self.find_highest(class, 1 << order)
+                {
+                    return err(
+                        "best-fit hint is not the highest free block of its order",
+                        0,
+                        order,
+                    );
+                }
+            }
         }
         if !self.journal.is_empty() {
             return err("undo journal not empty between calls", 0, 0);

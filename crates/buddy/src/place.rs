@@ -197,7 +197,7 @@ impl BuddyAllocator {
         };
         match found {
             Some((b, target)) => {
-                self.split_to(b, target, order, out)?;
+                self.carve(b, target, order, out)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -222,35 +222,6 @@ impl BuddyAllocator {
             }
         }
         None
-    }
-
-    /// Splits free block `top` down to the `order` block at `target` and takes it.
-    /// Masks are refreshed once for the whole path.
-    fn split_to(&mut self, top: u32, target: u64, order: u32, out: &mut Vec<Block>) -> Result<()> {
-        let mut n = top;
-        while self.node(n).order() > order {
-            let left = match self.split(n) {
-                Ok(left) => left,
-                Err(e) => {
-                    self.refresh_path(n, top);
-                    return Err(e);
-                }
-            };
-            n = if target >= self.node(left + 1).offset() {
-                left + 1
-            } else {
-                left
-            };
-        }
-        let taken = self.take(n, out);
-        self.refresh_path(n, top);
-        taken
-    }
-
-    /// Refreshes the masks above `n` after a path of splits from `top`.
-    fn refresh_path(&mut self, n: u32, top: u32) {
-        let through = if n == top { NIL } else { top };
-        self.refresh(self.node(n).parent, through);
     }
 
     /// Force-merge (upstream `__force_merge`): in each free index (clear first), for

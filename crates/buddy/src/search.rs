@@ -12,7 +12,7 @@
 //!   a pruned search that may visit every alignment-sized subtree holding a misaligned
 //!   candidate.
 
-use crate::arena::{State, CLEAR, DIRTY};
+use crate::arena::{State, CLEAR, DIRTY, HINT_UNKNOWN, NIL};
 use crate::BuddyAllocator;
 
 /// Which free blocks a search may return.
@@ -103,12 +103,25 @@ impl BuddyAllocator {
 
     /// Best fit: the smallest order `>= order` holding a free block of `class`, and the
     /// highest block of that order (upstream `alloc_from_freetree` without TOPDOWN).
-    pub(crate) fn find_best_fit(&self, class: Class, order: u32) -> Option<u32> {
+    /// The per-order hint answers in O(1) while valid.
+    pub(crate) fn find_best_fit(&mut self, class: Class, order: u32) -> Option<u32> {
         let orders = self.global_mask(class) & orders_from(order);
         if orders == 0 {
             return None;
         }
-        self.find_highest(class, 1 << orders.trailing_zeros())
+        let order = orders.trailing_zeros();
+        let tree = match class {
+            Class::Clear => CLEAR,
+            Class::Dirty => DIRTY,
+            Class::Any => return self.find_highest(class, 1 << order),
+        };
+        let hint = self.hint[tree][order as usize];
+        if hint != HINT_UNKNOWN && hint != NIL {
+            return Some(hint);
+        }
+        let found = self.find_highest(class, 1 << order);
+        self.hint[tree][order as usize] = found.unwrap_or(NIL);
+        found
     }
 
     /// The highest-addressed free block of `class` with order in `orders` lying wholly

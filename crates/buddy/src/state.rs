@@ -8,7 +8,7 @@
 
 use alloc::vec::Vec;
 
-use crate::arena::{tree_of, Node, State, NIL};
+use crate::arena::{tree_of, Node, State, HINT_UNKNOWN, NIL};
 use crate::{Block, BuddyAllocator, Error, Result};
 
 /// One reversible step of an allocation, recorded so that a failure anywhere can put
@@ -96,6 +96,11 @@ impl BuddyAllocator {
         if clear {
             self.clear_avail += size;
         }
+        let hint = self.hint[tree][order as usize];
+        if hint == NIL || (hint != HINT_UNKNOWN && self.node(hint).offset() < self.node(i).offset())
+        {
+            self.hint[tree][order as usize] = i;
+        }
         let node = self.node_mut(i);
         node.set_state(State::Free);
         node.free_mask = [0; 2];
@@ -109,7 +114,15 @@ impl BuddyAllocator {
         let clear = self.node(i).is_clear();
         let size = self.order_size(order);
         debug_assert_eq!(self.node(i).state(), State::Free);
-        self.n_free[tree_of(clear)][order as usize] -= 1;
+        let tree = tree_of(clear);
+        self.n_free[tree][order as usize] -= 1;
+        if self.hint[tree][order as usize] == i {
+            self.hint[tree][order as usize] = if self.n_free[tree][order as usize] == 0 {
+                NIL
+            } else {
+                HINT_UNKNOWN
+            };
+        }
         self.avail -= size;
         if clear {
             self.clear_avail -= size;
@@ -273,6 +286,72 @@ impl BuddyAllocator {
         self.unset_free(b, State::Allocated);
         out.push(self.token(b));
         Ok(())
+    }
+
+    /// Splits free block `top` down to the `order` block containing `target` and
+    /// allocates that block, handing its token to `out`. Only the halves off the path
+    /// enter the free index; masks are refreshed once for the whole path. Journaled as
+    /// the equivalent splits and take.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] (pairs, journal or `out`); the journal then undoes what
+    /// was done.
+    pub(crate) fn carve(
+        &mut self,
+        top: u32,
+        target: u64,
+        order: u32,
+        out: &mut Vec<Block>,
+    ) -> Result<()> {
+        let levels = (self.node(top).order() - order) as usize;
+        out.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        self.journal
+            .try_reserve(levels + 1)
+            .map_err(|_| Error::OutOfMemory)?;
+        self.unset_free(top, State::Unused);
+        let mut n = top;
+        while self.node(n).order() > order {
+            let left = match self.acquire_pair() {
+                Ok(left) => left,
+                Err(e) => {
+                    self.set_free(n);
+                    self.refresh_path(n, top);
+                    return Err(e);
+                }
+            };
+            let node = *self.node(n);
+            let (offset, child_order, clear) = (node.offset(), node.order() - 1, node.is_clear());
+            let half = self.order_size(child_order);
+            self.journal.push(Step::Split {
+                block: n,
+                was_clear: clear,
+            });
+            self.nodes[left as usize] = Node::new(offset, child_order, clear, n);
+            self.nodes[left as usize + 1] = Node::new(offset + half, child_order, clear, n);
+            let node = self.node_mut(n);
+            node.set_state(State::Split);
+            node.set_clear(false);
+            node.left = left;
+            let (path, other) = if target >= offset + half {
+                (left + 1, left)
+            } else {
+                (left, left + 1)
+            };
+            self.set_free(other);
+            n = path;
+        }
+        self.journal.push(Step::Take { block: n });
+        self.n_used[order as usize] += 1;
+        self.node_mut(n).set_state(State::Allocated);
+        out.push(self.token(n));
+        self.refresh_path(n, top);
+        Ok(())
+    }
+
+    /// Refreshes the masks above `n` after a path of splits from `top`.
+    pub(crate) fn refresh_path(&mut self, n: u32, top: u32) {
+        let through = if n == top { NIL } else { top };
+        self.refresh(self.node(n).parent, through);
     }
 
     /// Makes allocated block `b` free without merging it (the first step of a trim).
