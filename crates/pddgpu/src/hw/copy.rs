@@ -131,7 +131,7 @@ impl CopyEngine {
 
 /// The physical memory a segment lies in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Space {
+pub(super) enum Space {
     /// VRAM; offsets are VRAM offsets.
     Vram,
     /// System memory; offsets are relative to [`DMA_BASE`].
@@ -140,10 +140,10 @@ enum Space {
 
 /// A physically contiguous piece of a resolved device range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Segment {
-    space: Space,
-    start: u64,
-    len: u64,
+pub(super) struct Segment {
+    pub(super) space: Space,
+    pub(super) start: u64,
+    pub(super) len: u64,
 }
 
 impl SimHw {
@@ -236,17 +236,31 @@ impl SimHw {
     }
 
     /// True if some source byte is also a destination byte.
-    fn overlaps(src: &[Segment], dst: &[Segment]) -> bool {
+    ///
+    /// Source segments may overlap each other (GART aliases), so each destination segment is
+    /// tested against the largest end among the source segments that start before it ends.
+    ///
+    /// # Complexity
+    /// O((src + dst) log src).
+    pub(super) fn overlaps(src: &[Segment], dst: &[Segment]) -> bool {
         let mut sorted: Vec<_> = src.iter().map(|s| (s.space, s.start, s.len)).collect();
         sorted.sort_unstable();
+        // max_end[i]: largest end among sorted[..=i] in the space of sorted[i].
+        let mut max_end = Vec::with_capacity(sorted.len());
+        let mut prev: Option<(Space, u64)> = None;
+        for &(space, start, len) in &sorted {
+            let end = start + len;
+            let m = match prev {
+                Some((sp, m)) if sp == space => m.max(end),
+                _ => end,
+            };
+            prev = Some((space, m));
+            max_end.push(m);
+        }
         dst.iter().any(|d| {
-            // Last source segment starting before the end of `d` in the same space.
             let idx = sorted.partition_point(|&(sp, st, _)| (sp, st) < (d.space, d.start + d.len));
-            sorted[..idx]
-                .iter()
-                .rev()
-                .take_while(|&&(sp, _, _)| sp == d.space)
-                .any(|&(_, st, l)| st + l > d.start)
+            idx.checked_sub(1)
+                .is_some_and(|i| sorted[i].0 == d.space && max_end[i] > d.start)
         })
     }
 

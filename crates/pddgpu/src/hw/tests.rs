@@ -1,6 +1,7 @@
 //! Unit tests of the hardware model's private core: page store, allocator layout, GART
 //! table, overlap detection, fault-injection stream, configuration rules.
 
+use super::copy::{Segment, Space};
 use super::store::{pieces, NotPresent, PageStore, Piece, Presence};
 use super::*;
 
@@ -472,4 +473,24 @@ fn device_is_shareable_between_threads() {
     assert_send_sync::<SimHw>();
     assert_send_sync::<HwError>();
     assert_send_sync::<std::sync::Arc<SimHw>>();
+}
+
+#[test]
+fn overlap_test_sees_aliased_source_segments() {
+    let seg = |space, start, len| Segment { space, start, len };
+    // Two source segments over the same system bytes (GART aliases): the second starts
+    // later but ends earlier, so the destination at 70 only overlaps the first.
+    let src = [seg(Space::Sys, 0, 100), seg(Space::Sys, 50, 10)];
+    assert!(SimHw::overlaps(&src, &[seg(Space::Sys, 70, 5)]));
+    assert!(!SimHw::overlaps(&src, &[seg(Space::Sys, 100, 5)]));
+    assert!(!SimHw::overlaps(&src, &[seg(Space::Vram, 0, 100)]));
+    assert!(SimHw::overlaps(
+        &src,
+        &[seg(Space::Vram, 0, 1), seg(Space::Sys, 99, 1)]
+    ));
+    let vram = [seg(Space::Vram, 10, 10)];
+    assert!(!SimHw::overlaps(&vram, &[seg(Space::Vram, 0, 10)]));
+    assert!(SimHw::overlaps(&vram, &[seg(Space::Vram, 0, 11)]));
+    assert!(SimHw::overlaps(&vram, &[seg(Space::Vram, 19, 100)]));
+    assert!(!SimHw::overlaps(&vram, &[seg(Space::Sys, 10, 10)]));
 }
