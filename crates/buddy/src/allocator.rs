@@ -49,6 +49,9 @@ pub struct BuddyAllocator {
     /// [`HINT_UNKNOWN`](crate::arena::HINT_UNKNOWN) after that block left the index.
     /// A cache in front of the best-fit descent (upstream's `rb_last` per order).
     pub(crate) hint: [[u32; ORDERS]; 2],
+    /// Per free index: bit `o` set iff `n_free[index][o] > 0` (the OR of the roots'
+    /// free masks).
+    pub(crate) orders_free: [u64; 2],
     /// Identity stamped on every block token.
     pub(crate) id: usize,
     /// Fault injection: metadata allocations left before they start failing.
@@ -117,6 +120,7 @@ impl BuddyAllocator {
             n_free: [[0; ORDERS]; 2],
             n_used: [0; ORDERS],
             hint: [[NIL; ORDERS]; 2],
+            orders_free: [0; 2],
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             fail_alloc_after: None,
             journal: Vec::new(),

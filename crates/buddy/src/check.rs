@@ -129,6 +129,17 @@ impl BuddyAllocator {
         if n_free != self.n_free || n_used != self.n_used {
             return err("per-order block counters disagree with the tree", 0, 0);
         }
+        for (tree, counts) in n_free.iter().enumerate() {
+            let orders = counts
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c > 0)
+                .fold(0u64, |acc, (o, _)| acc | 1 << o);
+            let roots = (0..self.n_roots).fold(0, |acc, r| acc | self.node(r).free_mask[tree]);
+            if orders != self.orders_free[tree] || roots != orders {
+                return err("orders with free blocks disagree with the counters", 0, 0);
+            }
+        }
         if avail != self.avail || clear_avail != self.clear_avail {
             return err("avail or clear_avail disagree with the free blocks", 0, 0);
         }

@@ -63,7 +63,11 @@ impl BuddyAllocator {
 
     /// Orders with at least one free block of `class` anywhere.
     fn global_mask(&self, class: Class) -> u64 {
-        (0..self.n_roots).fold(0, |acc, r| acc | self.mask(r, class))
+        match class {
+            Class::Clear => self.orders_free[CLEAR],
+            Class::Dirty => self.orders_free[DIRTY],
+            Class::Any => self.orders_free[CLEAR] | self.orders_free[DIRTY],
+        }
     }
 
     /// From `n`, the highest-addressed free block whose order is in `orders`.

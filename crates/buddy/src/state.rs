@@ -92,6 +92,7 @@ impl BuddyAllocator {
         let tree = tree_of(clear);
         debug_assert_eq!(self.node(i).state(), State::Unused);
         self.n_free[tree][order as usize] += 1;
+        self.orders_free[tree] |= 1 << order;
         self.avail += size;
         if clear {
             self.clear_avail += size;
@@ -116,12 +117,12 @@ impl BuddyAllocator {
         debug_assert_eq!(self.node(i).state(), State::Free);
         let tree = tree_of(clear);
         self.n_free[tree][order as usize] -= 1;
+        let none_left = self.n_free[tree][order as usize] == 0;
+        if none_left {
+            self.orders_free[tree] &= !(1 << order);
+        }
         if self.hint[tree][order as usize] == i {
-            self.hint[tree][order as usize] = if self.n_free[tree][order as usize] == 0 {
-                NIL
-            } else {
-                HINT_UNKNOWN
-            };
+            self.hint[tree][order as usize] = if none_left { NIL } else { HINT_UNKNOWN };
         }
         self.avail -= size;
         if clear {
@@ -149,17 +150,19 @@ impl BuddyAllocator {
     pub(crate) fn refresh(&mut self, mut n: u32, through: u32) {
         let mut forced = through != NIL;
         while n != NIL {
-            let left = self.node(n).left;
-            let (a, b) = (self.node(left).free_mask, self.node(left + 1).free_mask);
+            let i = n as usize;
+            let left = self.nodes[i].left as usize;
+            let (a, b) = match &self.nodes[left..left + 2] {
+                [a, b] => (a.free_mask, b.free_mask),
+                _ => break,
+            };
             let mask = [a[0] | b[0], a[1] | b[1]];
-            let node = self.node_mut(n);
+            let node = &mut self.nodes[i];
             if !forced && node.free_mask == mask {
                 break;
             }
             node.free_mask = mask;
-            if n == through {
-                forced = false;
-            }
+            forced &= n != through;
             n = node.parent;
         }
     }
