@@ -9,16 +9,26 @@ use crate::mgr_common::{AllocRequest, BoFlags, Error, PlaceFlags, Result, PAGE_S
 /// Buddy parameters derived from a request (upstream `amdgpu_vram_mgr_new` prologue).
 #[derive(Debug)]
 pub(super) struct Params {
+    /// Buddy window start in bytes (`fpfn << PAGE_SHIFT`).
     pub(super) start: u64,
+    /// Buddy window end in bytes (`lpfn << PAGE_SHIFT`, or the VRAM size).
     pub(super) end: u64,
+    /// Minimum block size of the first attempt.
     pub(super) min_block_size: u64,
     /// `min_block_size` after a contiguous hint fell back.
     pub(super) fallback_min_block_size: u64,
+    /// Buddy flags of the first attempt.
     pub(super) flags: AllocFlags,
+    /// The place demands contiguity: no non-contiguous fallback.
     pub(super) place_contiguous: bool,
 }
 
 impl Params {
+    /// The parameters for `req`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a size that is 0 or not page aligned, an `fpfn`
+    /// or page alignment that overflows, or a page alignment that is not a power of two.
     pub(super) fn new(req: &AllocRequest, config: &VramConfig) -> Result<Self> {
         let size = req.bo.size;
         if size == 0 || size % PAGE_SIZE != 0 {
