@@ -119,11 +119,19 @@ fn device_access_through_unbound_pages_faults_and_writes_nothing() {
         hw.dev_read(DevAddr::Gart(12 * PAGE), &mut buf),
         Err(HwError::DmaFault { dma_addr: b.get() })
     );
-    // Past the aperture.
+    // Past the aperture: the error names the pages the access spans.
     assert_eq!(
         hw.dev_read(DevAddr::Gart(1024 * PAGE - 2), &mut buf),
         Err(HwError::GartOutOfRange {
             first_page: 1023,
+            count: 2,
+            num_entries: 1024
+        })
+    );
+    assert_eq!(
+        hw.dev_read(DevAddr::Gart(u64::MAX - 1), &mut buf),
+        Err(HwError::GartOutOfRange {
+            first_page: u64::MAX / PAGE,
             count: 1,
             num_entries: 1024
         })

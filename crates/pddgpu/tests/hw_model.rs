@@ -60,7 +60,7 @@ impl Model {
                 if off.checked_add(len).map_or(true, |e| e > GART_PAGES * PAGE) {
                     return Err(HwError::GartOutOfRange {
                         first_page: off / PAGE,
-                        count: len.div_ceil(PAGE).max(1),
+                        count: (off + len.max(1) - 1) / PAGE - off / PAGE + 1,
                         num_entries: GART_PAGES,
                     });
                 }

@@ -201,7 +201,7 @@ impl SimHw {
             _ => {
                 return Err(HwError::GartOutOfRange {
                     first_page,
-                    count: len.div_ceil(page_size).max(1),
+                    count: pages_spanned(offset, len, page_size),
                     num_entries: self.gart.num_entries(),
                 })
             }
@@ -486,4 +486,11 @@ impl SimHw {
 /// Offset within its page (lossless: below the page size, <= 64 KiB).
 fn in_page(addr: u64, page_shift: u32) -> usize {
     (addr & ((1u64 << page_shift) - 1)) as usize
+}
+
+/// Number of pages `[offset, offset + len)` touches (at least 1, saturating on overflow).
+fn pages_spanned(offset: u64, len: u64, page_size: u64) -> u64 {
+    let first = offset / page_size;
+    let last = offset.saturating_add(len.max(1) - 1) / page_size;
+    last - first + 1
 }
