@@ -26,6 +26,12 @@ impl fmt::Display for AllocId {
     }
 }
 
+/// A slot index as a `Vec` index. Indices are created from `slots.len()`, so they always
+/// fit; on a (hypothetical) target where `usize` were narrower the lookup just misses.
+fn slot(index: u32) -> usize {
+    usize::try_from(index).unwrap_or(usize::MAX)
+}
+
 #[derive(Debug)]
 struct Slot<T> {
     generation: u32,
@@ -81,7 +87,7 @@ impl<T> Registry<T> {
     /// does not allocate.
     pub(crate) fn insert(&mut self, value: T) -> AllocId {
         if let Some(index) = self.free.pop() {
-            if let Some(slot) = self.slots.get_mut(index as usize) {
+            if let Some(slot) = self.slots.get_mut(slot(index)) {
                 slot.value = Some(value);
                 self.live += 1;
                 return AllocId {
@@ -105,7 +111,7 @@ impl<T> Registry<T> {
 
     /// Removes and returns the value of `id`, or `None` if `id` is not live.
     pub(crate) fn remove(&mut self, id: AllocId) -> Option<T> {
-        let slot = self.slots.get_mut(id.index as usize)?;
+        let slot = self.slots.get_mut(slot(id.index))?;
         if slot.generation != id.generation {
             return None;
         }
@@ -119,7 +125,7 @@ impl<T> Registry<T> {
 
     /// The value of `id`, if live, mutably.
     pub(crate) fn get_mut(&mut self, id: AllocId) -> Option<&mut T> {
-        let slot = self.slots.get_mut(id.index as usize)?;
+        let slot = self.slots.get_mut(slot(id.index))?;
         if slot.generation != id.generation {
             return None;
         }
@@ -164,7 +170,7 @@ impl<T> Registry<T> {
             ));
         }
         for &i in &self.free {
-            if !matches!(self.slots.get(i as usize), Some(s) if s.value.is_none()) {
+            if !matches!(self.slots.get(slot(i)), Some(s) if s.value.is_none()) {
                 return Err(format!(
                     "registry free list names slot {i}, which is not empty"
                 ));
