@@ -95,10 +95,33 @@ fn churn(name: &'static str, mode: InsertMode, aligned: bool) -> WorkloadResult 
     let mut rng = XorShift64::default();
     let mut mm = Mm::new(0, RANGE).expect("valid range");
     let mut live: Vec<Node> = Vec::with_capacity(1 << 16);
+    let t = Instant::now();
+    let failures = churn_phase(&mut mm, &mut rng, &mut live, mode, aligned);
+    let elapsed = t.elapsed();
+    for n in live {
+        mm.remove(n).expect("own node");
+    }
+    WorkloadResult {
+        name,
+        ops: CHURN_OPS,
+        failures,
+        elapsed,
+    }
+}
+
+/// The timed part of M1/M2 (a separate frame, so that instruction counters can
+/// bracket it); returns the number of failed inserts.
+#[inline(never)]
+fn churn_phase(
+    mm: &mut Mm,
+    rng: &mut XorShift64,
+    live: &mut Vec<Node>,
+    mode: InsertMode,
+    aligned: bool,
+) -> u64 {
     let mut live_units = 0u64;
     let (lo, hi) = (RANGE * 4 / 10, RANGE / 2);
     let mut failures = 0;
-    let t = Instant::now();
     for _ in 0..CHURN_OPS {
         let alloc = if live_units < lo {
             true
@@ -124,16 +147,7 @@ fn churn(name: &'static str, mode: InsertMode, aligned: bool) -> WorkloadResult 
             mm.remove(n).expect("own node");
         }
     }
-    let elapsed = t.elapsed();
-    for n in live {
-        mm.remove(n).expect("own node");
-    }
-    WorkloadResult {
-        name,
-        ops: CHURN_OPS,
-        failures,
-        elapsed,
-    }
+    failures
 }
 
 /// M3: pre-fill to 70% with M1 inserts, free half, then alternate restricted
@@ -154,20 +168,9 @@ fn restricted(name: &'static str, range: u64) -> WorkloadResult {
         let i = rng.below(live.len() as u64) as usize;
         mm.remove(live.swap_remove(i)).expect("own node");
     }
-    let mut failures = 0;
     let mut held: Option<Node> = None;
     let t = Instant::now();
-    for op in 0..M3_OPS {
-        if op % 2 == 0 {
-            let size = 1 + rng.below(64);
-            match mm.insert_in_range(size, 1, 0, 0, M3_WINDOW, InsertMode::Best) {
-                Ok(n) => held = Some(n),
-                Err(_) => failures += 1,
-            }
-        } else if let Some(n) = held.take() {
-            mm.remove(n).expect("own node");
-        }
-    }
+    let failures = restricted_phase(&mut mm, &mut rng, &mut held);
     let elapsed = t.elapsed();
     live.extend(held);
     for n in live {
@@ -179,6 +182,24 @@ fn restricted(name: &'static str, range: u64) -> WorkloadResult {
         failures,
         elapsed,
     }
+}
+
+/// The timed part of M3; returns the number of failed inserts.
+#[inline(never)]
+fn restricted_phase(mm: &mut Mm, rng: &mut XorShift64, held: &mut Option<Node>) -> u64 {
+    let mut failures = 0;
+    for op in 0..M3_OPS {
+        if op % 2 == 0 {
+            let size = 1 + rng.below(64);
+            match mm.insert_in_range(size, 1, 0, 0, M3_WINDOW, InsertMode::Best) {
+                Ok(n) => *held = Some(n),
+                Err(_) => failures += 1,
+            }
+        } else if let Some(n) = held.take() {
+            mm.remove(n).expect("own node");
+        }
+    }
+    failures
 }
 
 /// M4: a full range, then scan-evict-insert cycles for 4096-page nodes in LRU order.
@@ -193,10 +214,26 @@ fn scan_evict(name: &'static str) -> WorkloadResult {
         filled += size;
         lru.push_back(n);
     }
+    let t = Instant::now();
+    let failures = scan_evict_phase(&mut mm, &mut lru);
+    let elapsed = t.elapsed();
+    for n in lru {
+        mm.remove(n).expect("own node");
+    }
+    WorkloadResult {
+        name,
+        ops: M4_CYCLES,
+        failures,
+        elapsed,
+    }
+}
+
+/// The timed part of M4; returns the number of failed EVICT inserts.
+#[inline(never)]
+fn scan_evict_phase(mm: &mut Mm, lru: &mut VecDeque<Node>) -> u64 {
     let mut failures = 0;
     let mut scanned: Vec<Node> = Vec::new();
     let mut evict: Vec<bool> = Vec::new();
-    let t = Instant::now();
     for _ in 0..M4_CYCLES {
         scanned.clear();
         evict.clear();
@@ -230,16 +267,7 @@ fn scan_evict(name: &'static str) -> WorkloadResult {
             Err(_) => failures += 1,
         }
     }
-    let elapsed = t.elapsed();
-    for n in lru {
-        mm.remove(n).expect("own node");
-    }
-    WorkloadResult {
-        name,
-        ops: M4_CYCLES,
-        failures,
-        elapsed,
-    }
+    failures
 }
 
 #[cfg(test)]

@@ -104,16 +104,38 @@ fn lm<T: Tree>(slots: &mut [Slot], i: u32) -> &mut Links {
     T::links_mut(&mut slots[i as usize])
 }
 
-/// Recomputes the augmentation from `i` up to the root, stopping early once a value
-/// does not change (ancestors depend only on it).
-pub(crate) fn propagate(slots: &mut [Slot], mut i: u32) {
-    while i != NIL {
-        let old = slots[i as usize].max_hole;
-        AddrTree::update(slots, i);
-        if slots[i as usize].max_hole == old {
+/// Recomputes the augmentation of `i` and carries the change up, stopping as soon as
+/// an ancestor is provably unaffected: a grown value only needs comparing with the
+/// parent's, and a shrunk one only matters if it was the parent's maximum.
+pub(crate) fn propagate(slots: &mut [Slot], i: u32) {
+    if i == NIL {
+        return;
+    }
+    let old = slots[i as usize].max_hole;
+    AddrTree::update(slots, i);
+    carry(slots, i, old);
+}
+
+/// Carries the change of `i`'s augmentation from `old` to its current value up to the
+/// ancestors (see [`propagate`]).
+fn carry(slots: &mut [Slot], mut i: u32, mut old: u64) {
+    let mut new = slots[i as usize].max_hole;
+    while new != old {
+        let p = slots[i as usize].addr.parent;
+        if p == NIL {
             return;
         }
-        i = slots[i as usize].addr.parent;
+        let pm = slots[p as usize].max_hole;
+        if new > pm {
+            slots[p as usize].max_hole = new;
+        } else if old == pm {
+            AddrTree::update(slots, p);
+            new = slots[p as usize].max_hole;
+        } else {
+            return;
+        }
+        old = pm;
+        i = p;
     }
 }
 
@@ -200,30 +222,40 @@ pub(crate) fn insert<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
     }
 }
 
-/// Inserts unlinked slot `i` as the in-order successor of linked slot `after` (the
-/// caller guarantees the key order), without a descent from the root: expected O(1)
-/// plus the rotations.
-pub(crate) fn insert_after<T: Tree>(slots: &mut [Slot], root: &mut u32, after: u32, i: u32) {
-    *lm::<T>(slots, i) = Links::NONE;
-    T::update(slots, i);
-    let r = l::<T>(slots, after).right;
+/// Inserts unlinked node `i` into the address tree as the in-order successor of
+/// `after`, whose own hole was just changed as well (an insert splits the hole of
+/// `after`): `after` is an ancestor of the attach point, so one walk recomputes the
+/// path up to it and carries the combined change further up.
+pub(crate) fn addr_insert_after(slots: &mut [Slot], root: &mut u32, after: u32, i: u32) {
+    let old_after = slots[after as usize].max_hole;
+    slots[i as usize].addr = Links::NONE;
+    AddrTree::update(slots, i);
+    let r = slots[after as usize].addr.right;
     let parent = if r == NIL {
-        lm::<T>(slots, after).right = i;
+        slots[after as usize].addr.right = i;
         after
     } else {
-        let f = first::<T>(slots, r);
-        lm::<T>(slots, f).left = i;
+        let f = first::<AddrTree>(slots, r);
+        slots[f as usize].addr.left = i;
         f
     };
-    lm::<T>(slots, i).parent = parent;
-    propagate_all::<T>(slots, parent);
+    slots[i as usize].addr.parent = parent;
+    let mut t = parent;
+    loop {
+        AddrTree::update(slots, t);
+        if t == after {
+            break;
+        }
+        t = slots[t as usize].addr.parent;
+    }
+    carry(slots, after, old_after);
     let pi = prio(i);
     loop {
-        let p = l::<T>(slots, i).parent;
+        let p = slots[i as usize].addr.parent;
         if p == NIL || prio(p) >= pi {
             break;
         }
-        rotate_up::<T>(slots, root, i);
+        rotate_up::<AddrTree>(slots, root, i);
     }
 }
 
