@@ -332,7 +332,8 @@ impl SimHw {
     /// - [`HwError::GartFault`] for the first GART page of either range with no valid entry;
     /// - [`HwError::DmaFault`] for a GART entry pointing at a page that is not allocated;
     /// - [`HwError::CopyFailed`] for an injected failure;
-    /// - [`HwError::InvalidArgument`] for a `len` that does not fit in memory on this host.
+    /// - [`HwError::InvalidArgument`] for overlapping ranges whose staging buffer cannot be
+    ///   allocated on this host.
     ///
     /// Only if pages are freed *while* the job runs (a driver bug) can it stop half way
     /// with [`HwError::DmaFault`], the bytes before the faulting page written.
@@ -387,9 +388,12 @@ impl SimHw {
     /// Copies overlapping ranges by reading the whole source first (`memmove`).
     #[cold]
     fn copy_bounced(&self, src: &[Segment], dst: &[Segment], len: u64) -> Result<()> {
-        let total = usize::try_from(len)
-            .map_err(|_| HwError::InvalidArgument("copy length exceeds host memory"))?;
-        let mut data = vec![0u8; total];
+        let too_big =
+            HwError::InvalidArgument("overlapping copy too large to stage in host memory");
+        let total = usize::try_from(len).map_err(|_| too_big.clone())?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(total).map_err(|_| too_big)?;
+        data.resize(total, 0u8);
         let mut pos = 0usize;
         self.walk(src, src, |ss, sa, _, _, n| {
             self.read_piece(ss, sa, &mut data[pos..pos + n])?;
