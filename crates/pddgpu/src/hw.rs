@@ -18,7 +18,7 @@
 //!
 //! Memory is committed lazily: VRAM and system pages take host memory only when a
 //! non-zero byte is written into them, and give it back when zeroed (or, for system
-//! pages, freed). A default device (4 GiB VRAM, 8 GiB GTT) costs a few hundred KiB of
+//! pages, freed). A default device (4 GiB VRAM, 8 GiB GTT) costs about 100 KiB of
 //! bookkeeping until written. [`SimHw::committed_bytes`] makes this observable.
 //!
 //! The hardware model validates every argument (it is also the place where driver bugs

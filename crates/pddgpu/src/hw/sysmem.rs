@@ -10,8 +10,10 @@
 //! Block addresses come from per-order free lists (LIFO, like the kernel's per-CPU page
 //! lists) and, when a list is empty, from a bump pointer aligned to the block size; the
 //! alignment gap is cut into smaller blocks and put on their lists. Blocks are never
-//! merged: the DMA window is 16 TiB while at most 1 TiB is ever live, so address space
-//! cannot run out before the page budget (`sys_mem_size`) does.
+//! merged: each order reuses its own freed blocks, so the address range in use stays within
+//! a small multiple of the peak of live pages (at most 1 TiB) and the 16 TiB window runs
+//! out, as an `OutOfMemory`, only for order mixes no driver produces. The page budget
+//! (`sys_mem_size`) is what `OutOfMemory` normally reports.
 //!
 //! # Synchronization
 //! One `Mutex` protects the allocator state; it is held for the O(1) list work and for
