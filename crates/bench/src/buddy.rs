@@ -4,7 +4,9 @@
 //! with the xorshift64 generator reset to [`SEED`](crate::rng::SEED) for every run.
 //! Every allocator API call is one operation (B4's "100,000 ops alternating" counts the
 //! allocation and the free separately; B5/B5t count the same way: 2 ops per cycle).
-//! Only the phase the recipe times is inside the clock.
+//! Only the phase the recipe times is inside the clock. Each timed phase is a function
+//! of its own (`b1_fill`, `b1_free`, `churn`, `b4_timed`, `contiguous_cycles`), so
+//! instruction counts can be bracketed the same way (`callgrind --zero-before=...`).
 
 use std::time::{Duration, Instant};
 
@@ -149,16 +151,8 @@ pub fn b1() -> (WorkloadResult, WorkloadResult) {
     let mut rng = XorShift64::default();
     let mut mm = heap(HEAP);
     let mut blocks: Vec<Block> = Vec::with_capacity((HEAP / CHUNK) as usize + 1);
-    let mut ops = 0u64;
     let t = Instant::now();
-    loop {
-        ops += 1;
-        match mm.alloc_blocks_into(0, HEAP, CHUNK, CHUNK, AllocFlags::empty(), &mut blocks) {
-            Ok(()) => {}
-            Err(Error::NoSpace) => break,
-            Err(e) => panic!("B1: unexpected {e:?}"),
-        }
-    }
+    let ops = b1_fill(&mut mm, &mut blocks);
     let alloc_time = t.elapsed();
     let n = blocks.len();
     let mut order: Vec<Option<Block>> = blocks.into_iter().map(Some).collect();
@@ -167,11 +161,7 @@ pub fn b1() -> (WorkloadResult, WorkloadResult) {
         order.swap(i, j);
     }
     let t = Instant::now();
-    for b in &mut order {
-        if let Some(b) = b.take() {
-            mm.free_block(b, FreeFlags::empty()).expect("B1: free");
-        }
-    }
+    b1_free(&mut mm, &mut order);
     let free_time = t.elapsed();
     finish(&mm);
     assert_eq!(mm.avail(), HEAP);
@@ -191,6 +181,31 @@ pub fn b1() -> (WorkloadResult, WorkloadResult) {
     )
 }
 
+/// B1's timed allocation phase (a function of its own so that instruction counters
+/// can be bracketed around it: `valgrind --tool=callgrind --zero-before=...`).
+#[inline(never)]
+fn b1_fill(mm: &mut BuddyAllocator, blocks: &mut Vec<Block>) -> u64 {
+    let mut ops = 0u64;
+    loop {
+        ops += 1;
+        match mm.alloc_blocks_into(0, HEAP, CHUNK, CHUNK, AllocFlags::empty(), blocks) {
+            Ok(()) => {}
+            Err(Error::NoSpace) => return ops,
+            Err(e) => panic!("B1: unexpected {e:?}"),
+        }
+    }
+}
+
+/// B1's timed free phase.
+#[inline(never)]
+fn b1_free(mm: &mut BuddyAllocator, order: &mut [Option<Block>]) {
+    for b in order {
+        if let Some(b) = b.take() {
+            mm.free_block(b, FreeFlags::empty()).expect("B1: free");
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Churn {
     /// `size = 4096 << rnd_below(10)`, `min = size`.
@@ -200,6 +215,7 @@ enum Churn {
 }
 
 /// B2/B3/B6: 1M operations under the 40-50% live-band policy.
+#[inline(never)]
 fn churn(name: &'static str, sizes: Churn, flags: AllocFlags) -> WorkloadResult {
     let mut rng = XorShift64::default();
     let mut mm = heap(HEAP);
@@ -280,9 +296,23 @@ fn b4_heap(rng: &mut XorShift64, size: u64) -> (BuddyAllocator, Vec<Block>) {
 fn b4(name: &'static str, size: u64, lo: u64) -> WorkloadResult {
     let mut rng = XorShift64::default();
     let (mut mm, _live) = b4_heap(&mut rng, size);
+    let t = Instant::now();
+    let failures = b4_timed(&mut mm, &mut rng, lo, name);
+    let elapsed = t.elapsed();
+    finish(&mm);
+    WorkloadResult {
+        name,
+        ops: B4_OPS,
+        failures,
+        elapsed,
+    }
+}
+
+/// B4's timed phase: returns the number of failed allocations.
+#[inline(never)]
+fn b4_timed(mm: &mut BuddyAllocator, rng: &mut XorShift64, lo: u64, name: &str) -> u64 {
     let mut blocks = Vec::with_capacity(4);
     let mut failures = 0u64;
-    let t = Instant::now();
     for op in 0..B4_OPS {
         if op % 2 == 0 {
             let s = CHUNK << rng.below(7);
@@ -295,17 +325,11 @@ fn b4(name: &'static str, size: u64, lo: u64) -> WorkloadResult {
             mm.free_list(&mut blocks, FreeFlags::empty()).expect("free");
         }
     }
-    let elapsed = t.elapsed();
-    finish(&mm);
-    WorkloadResult {
-        name,
-        ops: B4_OPS,
-        failures,
-        elapsed,
-    }
+    failures
 }
 
 /// 1,000 cycles of {`size` CONTIGUOUS (min 4 KiB); free} on `mm`.
+#[inline(never)]
 fn contiguous_cycles(name: &'static str, mm: &mut BuddyAllocator, size: u64) -> WorkloadResult {
     let mut blocks = Vec::with_capacity(8);
     let t = Instant::now();
