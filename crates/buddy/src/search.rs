@@ -35,6 +35,16 @@ impl Class {
         }
     }
 
+    /// The mask of this class out of a node's per-index masks.
+    #[inline]
+    fn selector(self) -> fn(&[u64; 2]) -> u64 {
+        match self {
+            Class::Clear => |m| m[CLEAR],
+            Class::Dirty => |m| m[DIRTY],
+            Class::Any => |m| m[CLEAR] | m[DIRTY],
+        }
+    }
+
     pub(crate) fn other(self) -> Self {
         match self {
             Class::Clear => Class::Dirty,
@@ -72,28 +82,35 @@ impl BuddyAllocator {
 
     /// From `n`, the highest-addressed free block whose order is in `orders`.
     fn descend_highest(&self, mut n: u32, class: Class, orders: u64) -> u32 {
-        while self.node(n).state() == State::Split {
-            let left = self.node(n).left;
-            n = if self.mask(left + 1, class) & orders != 0 {
+        let sel = class.selector();
+        loop {
+            // A node is split iff it has children (Node invariant).
+            let left = self.nodes[n as usize].left;
+            if left == NIL {
+                return n;
+            }
+            n = if sel(&self.nodes[left as usize + 1].free_mask) & orders != 0 {
                 left + 1
             } else {
                 left
             };
         }
-        n
     }
 
     /// From `n`, the lowest-addressed free block whose order is in `orders`.
     fn descend_lowest(&self, mut n: u32, class: Class, orders: u64) -> u32 {
-        while self.node(n).state() == State::Split {
-            let left = self.node(n).left;
-            n = if self.mask(left, class) & orders != 0 {
+        let sel = class.selector();
+        loop {
+            let left = self.nodes[n as usize].left;
+            if left == NIL {
+                return n;
+            }
+            n = if sel(&self.nodes[left as usize].free_mask) & orders != 0 {
                 left
             } else {
                 left + 1
             };
         }
-        n
     }
 
     /// The highest-addressed free block of `class` whose order is in `orders`
