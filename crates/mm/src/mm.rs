@@ -883,14 +883,15 @@ impl Mm {
         if self.slots[i as usize].hole_size != 0 {
             self.unindex_hole(i);
         }
-        tree::remove::<AddrTree>(&mut self.slots, &mut self.addr_root, i);
-        self.slots[prev as usize].next = next;
-        self.slots[next as usize].prev = prev;
         if self.slots[prev as usize].hole_size != 0 {
             self.unindex_hole(prev);
         }
+        self.slots[prev as usize].next = next;
+        self.slots[next as usize].prev = prev;
         // The merged hole is recomputed and becomes the most recent.
-        self.add_hole(prev);
+        let merged = self.slots[next as usize].start - self.slots[prev as usize].end();
+        tree::addr_remove_merge(&mut self.slots, &mut self.addr_root, i, prev, merged);
+        self.index_hole(prev);
         self.used -= node.size;
         self.n_nodes -= 1;
         self.free_slot(i);

@@ -259,6 +259,61 @@ pub(crate) fn addr_insert_after(slots: &mut [Slot], root: &mut u32, after: u32, 
     }
 }
 
+/// Removes node `i` from the address tree while its predecessor `prev` takes over
+/// its range as hole (`prev`'s hole becomes `prev_hole`), with one walk: after `i` is
+/// rotated down and spliced out, `prev` is either an ancestor of the splice point (no
+/// left child was left) or the rightmost node below it, so recomputing the path
+/// between them and carrying the change up covers both changes.
+pub(crate) fn addr_remove_merge(
+    slots: &mut [Slot],
+    root: &mut u32,
+    i: u32,
+    prev: u32,
+    prev_hole: u64,
+) {
+    loop {
+        let li = slots[i as usize].addr;
+        if li.left == NIL || li.right == NIL {
+            break;
+        }
+        let c = if prio(li.left) > prio(li.right) {
+            li.left
+        } else {
+            li.right
+        };
+        rotate_up::<AddrTree>(slots, root, c);
+    }
+    let li = slots[i as usize].addr;
+    let child = if li.left != NIL { li.left } else { li.right };
+    if child != NIL {
+        slots[child as usize].addr.parent = li.parent;
+    }
+    replace_child::<AddrTree>(slots, root, li.parent, i, child);
+    slots[i as usize].addr = Links::NONE;
+    slots[prev as usize].hole_size = prev_hole;
+    // Recompute from `low` up to `high` (an ancestor of `low`, or NIL for the root),
+    // then carry `high`'s change further up.
+    let (low, high) = if li.left == NIL {
+        (li.parent, prev)
+    } else {
+        (prev, li.parent)
+    };
+    let old = if high == NIL {
+        0
+    } else {
+        slots[high as usize].max_hole
+    };
+    let mut t = low;
+    while t != NIL {
+        AddrTree::update(slots, t);
+        if t == high {
+            carry(slots, high, old);
+            return;
+        }
+        t = slots[t as usize].addr.parent;
+    }
+}
+
 /// Removes linked slot `i` from the tree.
 pub(crate) fn remove<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
     // Rotate `i` down until it has at most one child.
