@@ -377,10 +377,18 @@ impl SimHw {
     /// Copies disjoint ranges through a one-page bounce buffer.
     fn copy_streamed(&self, src: &[Segment], dst: &[Segment]) -> Result<()> {
         // Lossless: page_size <= 64 KiB.
-        let mut bounce = vec![0u8; 1usize << self.page_shift];
+        let buf_len_page = 1usize << self.page_shift;
+        let mut bounce = vec![0u8; buf_len_page];
         self.walk(src, dst, |ss, sa, ds, da, n| {
             let buf = &mut bounce[..n];
             let committed = self.read_piece(ss, sa, buf)?;
+            if committed && n == buf_len_page {
+                // A whole committed page (so both sides are page aligned): no zero scan.
+                return self
+                    .space_store(ds)
+                    .write_committed_page(da >> self.page_shift, buf)
+                    .map_err(|e| self.space_fault(ds, e.0));
+            }
             self.write_piece(ds, da, n, committed.then_some(&*buf))
         })
     }

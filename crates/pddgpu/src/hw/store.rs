@@ -139,6 +139,9 @@ fn mask(first: u64, end: u64) -> u16 {
 enum Src<'a> {
     /// These bytes.
     Bytes(&'a [u8]),
+    /// A whole committed page read under its shard lock: non-zero by the [`Group`]
+    /// invariant, so no scan is needed.
+    WholePage(&'a [u8]),
     /// `len` copies of one byte value.
     Fill(u8, usize),
 }
@@ -146,7 +149,7 @@ enum Src<'a> {
 impl Src<'_> {
     fn len(&self) -> usize {
         match *self {
-            Src::Bytes(d) => d.len(),
+            Src::Bytes(d) | Src::WholePage(d) => d.len(),
             Src::Fill(_, len) => len,
         }
     }
@@ -155,13 +158,14 @@ impl Src<'_> {
     fn is_zero(&self) -> bool {
         match *self {
             Src::Bytes(d) => is_zero(d),
+            Src::WholePage(_) => false,
             Src::Fill(v, _) => v == 0,
         }
     }
 
     fn apply(&self, dst: &mut [u8]) {
         match *self {
-            Src::Bytes(d) => dst.copy_from_slice(d),
+            Src::Bytes(d) | Src::WholePage(d) => dst.copy_from_slice(d),
             Src::Fill(v, _) => dst.fill(v),
         }
     }
@@ -238,6 +242,14 @@ impl PageStore {
         self.store(page, off, Src::Bytes(data))
     }
 
+    /// Writes a whole page whose bytes came from a committed page (a `read` that returned
+    /// `true` for a full page), skipping the all-zero scan: such a page is non-zero.
+    pub(crate) fn write_committed_page(&self, page: u64, data: &[u8]) -> Result<(), NotPresent> {
+        debug_assert_eq!(data.len(), self.page_size);
+        debug_assert!(!is_zero(data), "committed page {page:#x} is all zero");
+        self.store(page, 0, Src::WholePage(data))
+    }
+
     /// Sets `len` bytes at `off` within `page` to `value`.
     pub(crate) fn fill(
         &self,
@@ -292,7 +304,7 @@ impl PageStore {
     fn commit(&self, off: usize, src: Src<'_>) -> Box<[u8]> {
         match src {
             // A whole-page write needs no zeroing first.
-            Src::Bytes(d) if d.len() == self.page_size => Box::from(d),
+            Src::Bytes(d) | Src::WholePage(d) if d.len() == self.page_size => Box::from(d),
             Src::Fill(v, len) if len == self.page_size => vec![v; len].into_boxed_slice(),
             _ => {
                 let mut data = vec![0u8; self.page_size].into_boxed_slice();
