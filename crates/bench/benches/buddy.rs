@@ -32,19 +32,25 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
     let only = std::env::var("PDDGPU_BENCH_ONLY").ok();
-    println!("\n| id | ns/op median (min-max), {reps} reps | Linux ns/op | ratio |");
-    println!("|---|---:|---:|---:|");
+    println!("\n| id | ops | failed | ns/op median (min-max), {reps} reps | Linux ns/op | ratio |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for w in BuddyWorkload::ALL {
         if only.as_deref().is_some_and(|o| o != w.name()) {
             continue;
         }
-        let (med, min, max) = median_ns_per_op(reps, || run(w));
+        let mut last = None;
+        let (med, min, max) = median_ns_per_op(reps, || {
+            let r = run(w);
+            last = Some((r.ops, r.failures));
+            r
+        });
+        let (ops, failed) = last.unwrap_or_default();
         let (linux, ratio) = match w.linux_ns_per_op() {
             Some(l) => (format!("{l:.1}"), format!("{:.2}x", med / l)),
             None => ("-".into(), "-".into()),
         };
         println!(
-            "| {} | {med:.1} ({min:.1}-{max:.1}) | {linux} | {ratio} |",
+            "| {} | {ops} | {failed} | {med:.1} ({min:.1}-{max:.1}) | {linux} | {ratio} |",
             w.name()
         );
     }

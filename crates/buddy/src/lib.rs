@@ -111,6 +111,11 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use allocator::{BuddyAllocator, MIN_CHUNK_SIZE};
 pub use block::{Block, BlockInfo, BlockState};
 pub use error::{CheckError, Error, Leak, Result, EINVAL, ENOMEM, ENOSPC};
