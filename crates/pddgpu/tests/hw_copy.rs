@@ -235,3 +235,31 @@ fn bad_ranges_are_typed_errors() {
     assert_eq!((s.jobs, s.failed_jobs, s.bytes_copied), (2, 4, 0));
     hw.check().unwrap();
 }
+
+#[test]
+fn page_aligned_copies_move_whole_pages() {
+    let hw = device();
+    let pages = bind_scattered(&hw, 4, 3);
+    let data = pattern(3 * PAGE as usize, 7);
+    hw.vram().dev_write(0, &data).unwrap();
+    hw.copy(DevAddr::Vram(0), DevAddr::Gart(4 * PAGE), 3 * PAGE)
+        .unwrap();
+    hw.copy(DevAddr::Gart(4 * PAGE), DevAddr::Vram(MIB), 3 * PAGE)
+        .unwrap();
+    let mut got = vec![0u8; 3 * PAGE as usize];
+    hw.vram().dev_read(MIB, &mut got).unwrap();
+    assert!(got == data);
+    // GART page 5 is the second page of data, in the second scattered system page.
+    let mut page = vec![0u8; PAGE as usize];
+    hw.sysmem().read(pages[1], &mut page).unwrap();
+    assert_eq!(&page[..], &data[PAGE as usize..2 * PAGE as usize]);
+    assert_eq!(hw.committed_bytes(), 9 * PAGE);
+    // Overwriting committed pages keeps the count; copying zeros over them releases them.
+    hw.copy(DevAddr::Vram(0), DevAddr::Vram(MIB), 3 * PAGE)
+        .unwrap();
+    assert_eq!(hw.committed_bytes(), 9 * PAGE);
+    hw.copy(DevAddr::Vram(8 * MIB), DevAddr::Gart(4 * PAGE), 3 * PAGE)
+        .unwrap();
+    assert_eq!(hw.committed_bytes(), 6 * PAGE);
+    hw.check().unwrap();
+}

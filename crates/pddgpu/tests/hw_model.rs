@@ -105,11 +105,19 @@ fn dev_addr() -> impl Strategy<Value = DevAddr> {
         // Mostly in range, sometimes just past the end.
         (0..VRAM_PAGES * PAGE + 16).prop_map(DevAddr::Vram),
         (0..GART_PAGES * PAGE + 16).prop_map(DevAddr::Gart),
+        // Page aligned, for whole-page transfers.
+        (0..=VRAM_PAGES).prop_map(|p| DevAddr::Vram(p * PAGE)),
+        (0..=GART_PAGES).prop_map(|p| DevAddr::Gart(p * PAGE)),
     ]
 }
 
 fn len() -> impl Strategy<Value = u64> {
-    prop_oneof![0..16u64, 4090..4102u64, 0..3 * PAGE]
+    prop_oneof![
+        0..16u64,
+        4090..4102u64,
+        0..3 * PAGE,
+        (1..4u64).prop_map(|n| n * PAGE)
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
