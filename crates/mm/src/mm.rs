@@ -466,6 +466,10 @@ impl Mm {
 
     /// The lowest hole of at least `size` that ends above `lo` (LOW's first candidate).
     fn first_low(&self, size: u64, lo: u64) -> u32 {
+        if lo <= self.range_start {
+            // Every hole ends above the range start: one pruned descent.
+            return tree::first_fit(&self.slots, self.addr_root, size);
+        }
         let f = tree::floor_end(&self.slots, self.addr_root, lo);
         let c = if f == NIL {
             tree::first::<AddrTree>(&self.slots, self.addr_root)

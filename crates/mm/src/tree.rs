@@ -438,6 +438,15 @@ fn last_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
     }
 }
 
+/// The lowest-addressed slot of the whole tree with `hole_size >= size` (`NIL` if none).
+pub(crate) fn first_fit(slots: &[Slot], root: u32, size: u64) -> u32 {
+    if max_hole(slots, root) >= size {
+        first_fit_in(slots, root, size)
+    } else {
+        NIL
+    }
+}
+
 /// The next slot after `i` in address order whose hole is at least `size`, skipping
 /// subtrees without one (upstream `next_hole_low_addr`).
 pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
