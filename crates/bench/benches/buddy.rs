@@ -14,7 +14,7 @@ fn workloads(c: &mut Criterion) {
     let mut g = c.benchmark_group("buddy");
     g.sample_size(10);
     for w in BuddyWorkload::ALL {
-        g.throughput(Throughput::Elements(run(w).ops));
+        g.throughput(Throughput::Elements(w.ops()));
         g.bench_function(w.name(), |b| b.iter_custom(|iters| time_runs(w, iters)));
     }
     g.finish();

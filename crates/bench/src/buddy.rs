@@ -95,6 +95,18 @@ impl BuddyWorkload {
         }
     }
 
+    /// Timed operations of one run (known in advance; `run` reports the same).
+    #[must_use]
+    pub fn ops(self) -> u64 {
+        match self {
+            Self::B1Alloc => HEAP / CHUNK + 1,
+            Self::B1Free => HEAP / CHUNK,
+            Self::B2 | Self::B3 | Self::B6 => CHURN_OPS,
+            Self::B4 | Self::B4Hi | Self::B4Heap1G | Self::B4Heap64G => B4_OPS,
+            Self::B5 | Self::B5t => 2 * B5_CYCLES,
+        }
+    }
+
     /// The Linux C median in ns/op from `BASELINE.md` (the heap-size variants of B4
     /// compare with B4).
     #[must_use]
