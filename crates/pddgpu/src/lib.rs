@@ -3,8 +3,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bo;
+pub mod device;
 pub mod gtt_mgr;
 pub mod hw;
 pub mod mgr_common;
+pub mod ttm_glue;
 pub mod uapi;
 pub mod vram_mgr;
+
+pub use bo::{BoParam, PddgpuBo};
+pub use device::{Device, DeviceConfig};
