@@ -105,6 +105,12 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+#[derive(Debug)]
+pub struct ReadmeDoctests;
+
 pub use error::{CheckError, Error, Leak, Result};
 pub use mm::{ColorAdjust, InsertMode, Mm, Node, NodeInfo};
 pub use scan::{Scan, ScanResult};
