@@ -52,7 +52,7 @@ mod vram;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use config::{HwConfig, MAX_APERTURE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE};
 pub use copy::{CopyEngine, CopyStats, DevAddr};
@@ -82,10 +82,12 @@ pub struct SimHw {
     sysmem: SystemMemory,
     gart: Gart,
     copy: CopyEngine,
-    /// Number of GPU resets so far.
+    /// Number of GPU resets so far (amdgpu's `vram_lost_counter` counts the same events).
     reset_count: AtomicU64,
-    /// Set by a reset, cleared by the driver once it has re-validated VRAM contents.
-    vram_lost: AtomicBool,
+    /// The reset count as of which the driver last declared VRAM contents trusted; VRAM is
+    /// lost while this is behind `reset_count`. Only grows (`fetch_max`), so a reset that
+    /// lands while the driver re-validates is never hidden by its late "trusted".
+    vram_trusted_at: AtomicU64,
 }
 
 impl SimHw {
@@ -104,7 +106,7 @@ impl SimHw {
             gart: Gart::new(config.gart_entries(), page),
             copy: CopyEngine::default(),
             reset_count: AtomicU64::new(0),
-            vram_lost: AtomicBool::new(false),
+            vram_trusted_at: AtomicU64::new(0),
         })
     }
 
@@ -148,12 +150,28 @@ impl SimHw {
     /// lost ([`vram_lost`](Self::vram_lost)) and the reset counter is bumped. VRAM bytes and
     /// system memory are kept; jobs already resolved finish with the pages they resolved.
     ///
-    /// The driver recovers by re-binding every live GART range (amdgpu's
-    /// `amdgpu_gtt_mgr_recover`), re-validating or restoring VRAM contents, then calling
-    /// [`clear_vram_lost`](Self::clear_vram_lost).
+    /// The driver recovers in this order:
+    /// 1. read [`reset_count`](Self::reset_count);
+    /// 2. re-bind every live GART range (amdgpu's `amdgpu_gtt_mgr_recover`);
+    /// 3. re-validate or restore VRAM contents;
+    /// 4. call [`clear_vram_lost_as_of`](Self::clear_vram_lost_as_of) with the count from
+    ///    step 1, so that a reset during steps 2–3 leaves VRAM marked lost.
+    ///
+    /// # Examples
+    /// ```
+    /// use pddgpu::hw::{HwConfig, SimHw};
+    /// let hw = SimHw::new(HwConfig::default())?;
+    /// hw.gpu_reset();
+    /// let seen = hw.reset_count();
+    /// hw.gpu_reset(); // a second reset while the driver re-validates
+    /// hw.clear_vram_lost_as_of(seen);
+    /// assert!(hw.vram_lost());
+    /// hw.clear_vram_lost_as_of(hw.reset_count());
+    /// assert!(!hw.vram_lost());
+    /// # Ok::<(), pddgpu::hw::HwError>(())
+    /// ```
     pub fn gpu_reset(&self) {
         self.gart.reset();
-        self.vram_lost.store(true, Ordering::Release);
         self.reset_count.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -163,16 +181,26 @@ impl SimHw {
         self.reset_count.load(Ordering::Acquire)
     }
 
-    /// True if VRAM contents are untrusted: a reset happened since the last
-    /// [`clear_vram_lost`](Self::clear_vram_lost).
+    /// True if VRAM contents are untrusted: a reset happened after the reset count the
+    /// driver last declared trusted.
     #[must_use]
     pub fn vram_lost(&self) -> bool {
-        self.vram_lost.load(Ordering::Acquire)
+        self.vram_trusted_at.load(Ordering::Acquire) < self.reset_count()
     }
 
-    /// Declares VRAM contents trusted again (after the driver re-validated them).
+    /// Declares VRAM contents trusted as of the current reset count (after the driver
+    /// re-validated them with no reset possible in between, e.g. under its own reset lock).
     pub fn clear_vram_lost(&self) {
-        self.vram_lost.store(false, Ordering::Release);
+        self.clear_vram_lost_as_of(self.reset_count());
+    }
+
+    /// Declares VRAM contents trusted as of reset count `reset_count` (read before the
+    /// re-validation started). Resets counted after it keep VRAM lost; an older count than
+    /// one already declared changes nothing, and a count from the future is clamped to the
+    /// present.
+    pub fn clear_vram_lost_as_of(&self, reset_count: u64) {
+        let count = reset_count.min(self.reset_count());
+        self.vram_trusted_at.fetch_max(count, Ordering::AcqRel);
     }
 
     /// Re-derives every internal invariant: page stores (counters, no all-zero committed

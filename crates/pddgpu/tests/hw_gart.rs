@@ -177,5 +177,15 @@ fn gpu_reset_wipes_the_gart_and_marks_vram_lost() {
     assert!(!hw.vram_lost());
     hw.gpu_reset();
     assert_eq!((hw.reset_count(), hw.vram_lost()), (2, true));
+    // A reset during re-validation is not hidden by the late "trusted"; a count from the
+    // future is clamped.
+    let seen = hw.reset_count();
+    hw.gpu_reset();
+    hw.clear_vram_lost_as_of(seen);
+    assert!(hw.vram_lost());
+    hw.clear_vram_lost_as_of(u64::MAX);
+    assert!(!hw.vram_lost());
+    hw.gpu_reset();
+    assert_eq!((hw.reset_count(), hw.vram_lost()), (4, true));
     hw.check().unwrap();
 }
