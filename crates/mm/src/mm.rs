@@ -606,6 +606,7 @@ impl Mm {
         s.prev = hole;
         s.next = next;
         s.hole_size = hole_end - end;
+        s.prio = tree::prio_of(i);
         self.slots[i as usize] = s;
         self.slots[hole as usize].next = i;
         self.slots[next as usize].prev = i;
@@ -658,6 +659,7 @@ impl Mm {
         let mut head = Slot::new(end, start.wrapping_sub(end), 0, State::Head);
         head.prev = HEAD;
         head.next = HEAD;
+        head.prio = tree::prio_of(HEAD);
         slots.push(head);
         let mut mm = Self {
             id: NEXT_MM_ID.fetch_add(1, AtomicOrdering::Relaxed),
@@ -1283,7 +1285,7 @@ impl Mm {
                 if c as usize >= self.slots.len() || T::links(&self.slots[c as usize]).parent != t {
                     return err(format!("tree child {c} of {t} has a wrong parent link"));
                 }
-                if !crate::tree::heap_ok(t, c) {
+                if !crate::tree::heap_ok(&self.slots, t, c) {
                     return err(format!("tree heap order broken between {t} and {c}"));
                 }
                 stack.push(c);

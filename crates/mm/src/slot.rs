@@ -73,6 +73,8 @@ pub(crate) struct Slot {
     /// Hole-size tree over nodes followed by a hole, keyed by (hole_size, newest first).
     pub(crate) by_size: Links,
     pub(crate) state: State,
+    /// Treap priority, `tree::prio_of(index)` (fits in the padding after `state`).
+    pub(crate) prio: u16,
 }
 
 impl Slot {
@@ -93,6 +95,7 @@ impl Slot {
             addr: Links::NONE,
             by_size: Links::NONE,
             state,
+            prio: 0,
         }
     }
 
@@ -108,3 +111,6 @@ impl Slot {
         matches!(self.state, State::Allocated | State::Scanned)
     }
 }
+
+// A slot spans at most one and a half cache lines; growing it costs every tree walk.
+const _: () = assert!(core::mem::size_of::<Slot>() <= 96);

@@ -13,14 +13,20 @@ use core::cmp::Ordering;
 
 use crate::slot::{Links, Slot, NIL};
 
-/// Heap priority of slot `i` (a fixed mix of the index; parents have higher values).
-#[inline]
-fn prio(i: u32) -> u32 {
+/// Heap priority of slot `i`: a fixed mix of the index (parents have higher or equal
+/// values). Stored in the slot when it is (re)used, see [`Slot::prio`].
+pub(crate) fn prio_of(i: u32) -> u16 {
     let mut x = u64::from(i).wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    // INVARIANT: only the high half is kept; truncation is the intent here.
-    (x >> 32) as u32
+    // INVARIANT: only the top 16 bits are kept; truncation is the intent here.
+    (x >> 48) as u16
+}
+
+/// The stored priority of slot `i`.
+#[inline]
+fn prio(slots: &[Slot], i: u32) -> u16 {
+    slots[i as usize].prio
 }
 
 /// One intrusive tree: which links it uses, its order and its augmentation.
@@ -212,10 +218,10 @@ pub(crate) fn insert<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
         lm::<T>(slots, parent).right = i;
     }
     propagate_all::<T>(slots, parent);
-    let pi = prio(i);
+    let pi = prio(slots, i);
     loop {
         let p = l::<T>(slots, i).parent;
-        if p == NIL || prio(p) >= pi {
+        if p == NIL || prio(slots, p) >= pi {
             break;
         }
         rotate_up::<T>(slots, root, i);
@@ -249,10 +255,10 @@ pub(crate) fn addr_insert_after(slots: &mut [Slot], root: &mut u32, after: u32, 
         t = slots[t as usize].addr.parent;
     }
     carry(slots, after, old_after);
-    let pi = prio(i);
+    let pi = prio(slots, i);
     loop {
         let p = slots[i as usize].addr.parent;
-        if p == NIL || prio(p) >= pi {
+        if p == NIL || prio(slots, p) >= pi {
             break;
         }
         rotate_up::<AddrTree>(slots, root, i);
@@ -276,7 +282,7 @@ pub(crate) fn addr_remove_merge(
         if li.left == NIL || li.right == NIL {
             break;
         }
-        let c = if prio(li.left) > prio(li.right) {
+        let c = if prio(slots, li.left) > prio(slots, li.right) {
             li.left
         } else {
             li.right
@@ -322,7 +328,7 @@ pub(crate) fn remove<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
         if li.left == NIL || li.right == NIL {
             break;
         }
-        let c = if prio(li.left) > prio(li.right) {
+        let c = if prio(slots, li.left) > prio(slots, li.right) {
             li.left
         } else {
             li.right
@@ -547,6 +553,6 @@ pub(crate) fn best_fit(slots: &[Slot], root: u32, size: u64) -> u32 {
 }
 
 /// Whether parent `p` and child `c` respect the treap's heap order (for `check`).
-pub(crate) fn heap_ok(p: u32, c: u32) -> bool {
-    prio(p) >= prio(c)
+pub(crate) fn heap_ok(slots: &[Slot], p: u32, c: u32) -> bool {
+    prio(slots, p) >= prio(slots, c) && prio(slots, p) == prio_of(p) && prio(slots, c) == prio_of(c)
 }
