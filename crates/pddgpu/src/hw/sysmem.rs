@@ -173,7 +173,8 @@ impl SystemMemory {
     ///   window) cannot hold the block. Nothing changes on error.
     ///
     /// # Complexity
-    /// O(2^order) (one page slot per page), O(1) allocator work amortised.
+    /// O(1) allocator work amortised plus one slot-table operation per 16 pages
+    /// (`2^order / 16`, at least 1), under the allocator lock.
     ///
     /// # Examples
     /// ```
@@ -255,7 +256,8 @@ impl SystemMemory {
     /// - [`HwError::DoubleFree`] if the block is already free.
     ///
     /// # Complexity
-    /// O(2^order).
+    /// O(1) allocator work, one slot-table operation per 16 pages and O(2^order) slot
+    /// releases, under the allocator lock.
     pub fn free_pages(&self, addr: DmaAddr, order: u32) -> Result<()> {
         if order > MAX_PAGE_ORDER {
             return Err(HwError::InvalidArgument("order exceeds MAX_PAGE_ORDER"));
