@@ -201,3 +201,62 @@ fn unpinned_bos_are_evicted_to_system_with_their_contents() {
     assert_eq!((s.vram.used_size, s.gtt.used_size), (0, 0));
     dev.check().unwrap();
 }
+
+#[test]
+fn busy_bos_are_counted_and_released_bos_become_zombies() {
+    let dev = Device::new(DeviceConfig {
+        hw: HwConfig {
+            vram_size: 8 * MIB,
+            visible_vram_size: 4 * MIB,
+            gtt_size: 16 * MIB,
+            sys_mem_size: 64 * MIB,
+            page_size: 4096,
+        },
+        gtt_size: Some(256 * KIB),
+        vram_retry: RetryPolicy::NONE,
+        gtt_retry: RetryPolicy::NONE,
+        wait_timeout: std::time::Duration::from_millis(5),
+        ..DeviceConfig::default()
+    })
+    .unwrap();
+    let bos: Vec<_> = (0..8)
+        .map(|_| {
+            let bo = dev.bo_create(&BoParam::new(MIB, Domains::VRAM)).unwrap();
+            bo.set_busy();
+            bo
+        })
+        .collect();
+    // Busy BOs cannot be moved within the wait timeout: nothing can be evicted.
+    let err = dev
+        .bo_create(&BoParam::new(MIB, Domains::VRAM))
+        .map(|_| ())
+        .unwrap_err();
+    let vram = &err.no_space().unwrap().domain_info[0];
+    assert_eq!(vram.busy_bos, Some(8));
+    assert_eq!(vram.pinned_bos, Some(0));
+    // Dropping a busy BO makes a zombie: its memory stays until it is idle.
+    let fences: Vec<_> = bos.iter().map(|b| b.fence()).collect();
+    drop(bos);
+    assert_eq!(dev.live_bos(), 0);
+    assert_eq!(dev.vram_mgr().mem_info_vram_used(), 8 * MIB);
+    assert_eq!(dev.leak_report().zombies, 8);
+    assert_eq!(dev.delayed_delete(true), 0);
+    fences[0].signal();
+    assert_eq!(dev.delayed_delete(true), 1);
+    assert_eq!(dev.vram_mgr().mem_info_vram_used(), 7 * MIB);
+    // An allocation reclaims idle zombies instead of evicting them.
+    fences[1].signal();
+    let bo = dev
+        .bo_create(&BoParam::new(2 * MIB, Domains::VRAM))
+        .unwrap();
+    assert_eq!(dev.leak_report().zombies, 6);
+    for f in &fences {
+        f.signal();
+    }
+    drop(bo);
+    assert_eq!(dev.delayed_delete(false), 6);
+    let report = dev.shutdown();
+    assert!(report.is_empty(), "{report}");
+    assert_eq!(dev.vram_mgr().mem_info_vram_used(), 0);
+    dev.check().unwrap();
+}
