@@ -294,3 +294,41 @@ fn bad_create_arguments_are_einval() {
     assert_eq!(dev.live_bos(), 2);
     dev.check().unwrap();
 }
+
+#[test]
+fn visible_vram_victims_move_to_invisible_vram_first() {
+    let dev = device();
+    let victims: Vec<_> = (0..4u8)
+        .map(|i| {
+            let bo = dev.bo_create(&BoParam::new(MIB, Domains::VRAM)).unwrap();
+            // CPU access moves the BO into the 4 MiB window.
+            bo.cpu_write(0, &[i + 1; 16]).unwrap();
+            bo
+        })
+        .collect();
+    assert_eq!(dev.vram_mgr().mem_info_vis_vram_used(), 4 * MIB);
+    let cpu = dev
+        .bo_create(&BoParam::new(MIB, Domains::VRAM).with_flags(CreateFlags::CPU_ACCESS_REQUIRED))
+        .unwrap();
+    let Some(pddgpu::hw::DevAddr::Vram(at)) = cpu.gpu_offset() else {
+        panic!("not in VRAM");
+    };
+    assert!(at + MIB <= 4 * MIB);
+    // The victim stayed in VRAM, above the window, with its bytes; GTT was not needed.
+    let moved: Vec<_> = victims
+        .iter()
+        .filter(|b| matches!(b.gpu_offset(), Some(pddgpu::hw::DevAddr::Vram(a)) if a >= 4 * MIB))
+        .collect();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].domain(), Some(Domains::VRAM));
+    let s = dev.get_stats();
+    assert_eq!(s.gtt.used_size, 0);
+    assert_eq!(s.vram.counters.evictions, 1);
+    assert_eq!(s.vram.visible_used, 4 * MIB);
+    for (i, bo) in victims.iter().enumerate() {
+        let mut buf = [0u8; 16];
+        bo.dev_read(0, &mut buf).unwrap();
+        assert_eq!(buf, [i as u8 + 1; 16]);
+    }
+    dev.check().unwrap();
+}
