@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use pddgpu_bench::mm::{run, MmWorkload};
+use pddgpu_bench::mm::{run, run_with_cpu, MmWorkload};
 use pddgpu_bench::result::median_ns_per_op;
 
 fn workloads(c: &mut Criterion) {
@@ -43,17 +43,31 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     workloads(&mut c);
     c.final_summary();
-    println!("\n| id | ns/op median (min-max), 15 reps | Linux ns/op | ratio |");
-    println!("|---|---:|---:|---:|");
+    println!("\n| id | wall ns/op median (min-max), 15 reps | CPU ns/op median | Linux ns/op | wall ratio | CPU ratio |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for w in MmWorkload::ALL {
-        let (med, min, max) = median_ns_per_op(15, || run(w));
-        let (linux, ratio) = match w.linux_ns_per_op() {
-            Some(l) => (format!("{l:.1}"), format!("{:.2}x", med / l)),
-            None => ("-".into(), "-".into()),
+        let mut cpu: Vec<f64> = Vec::new();
+        let (med, min, max) = median_ns_per_op(15, || {
+            let (r, c) = run_with_cpu(w);
+            if let Some(c) = c {
+                cpu.push(c.as_secs_f64() * 1e9 / r.ops as f64);
+            }
+            r
+        });
+        cpu.sort_by(f64::total_cmp);
+        let cpu_med = cpu.get(cpu.len() / 2).copied();
+        let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+        let ratio = |v: Option<f64>| match (v, w.linux_ns_per_op()) {
+            (Some(v), Some(l)) => format!("{:.2}x", v / l),
+            _ => "-".to_string(),
         };
         println!(
-            "| {} | {med:.1} ({min:.1}-{max:.1}) | {linux} | {ratio} |",
-            w.name()
+            "| {} | {med:.1} ({min:.1}-{max:.1}) | {} | {} | {} | {} |",
+            w.name(),
+            fmt(cpu_med),
+            fmt(w.linux_ns_per_op()),
+            ratio(Some(med)),
+            ratio(cpu_med),
         );
     }
 }

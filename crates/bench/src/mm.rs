@@ -4,7 +4,7 @@
 //! with the xorshift64 generator reset to [`SEED`](crate::rng::SEED) for every run.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pddgpu_mm::{InsertMode, Mm, Node};
 
@@ -81,6 +81,14 @@ impl MmWorkload {
 /// M3/M4 step that must succeed failing): these are allocator bugs, not measurements.
 #[must_use]
 pub fn run(w: MmWorkload) -> WorkloadResult {
+    run_with_cpu(w).0
+}
+
+/// As [`run`], also returning the CPU time the thread spent in the timed phase (Linux
+/// `/proc/thread-self/schedstat`; `None` where unavailable). On a loaded machine this
+/// is the fairer figure: wall time also counts the time other tasks held the CPU.
+#[must_use]
+pub fn run_with_cpu(w: MmWorkload) -> (WorkloadResult, Option<Duration>) {
     match w {
         MmWorkload::M1 => churn("M1", InsertMode::Best, false),
         MmWorkload::M2 => churn("M2", InsertMode::Low, true),
@@ -91,22 +99,31 @@ pub fn run(w: MmWorkload) -> WorkloadResult {
 }
 
 /// M1/M2: the live-band churn of `BASELINE.md`.
-fn churn(name: &'static str, mode: InsertMode, aligned: bool) -> WorkloadResult {
+fn churn(
+    name: &'static str,
+    mode: InsertMode,
+    aligned: bool,
+) -> (WorkloadResult, Option<Duration>) {
     let mut rng = XorShift64::default();
     let mut mm = Mm::new(0, RANGE).expect("valid range");
     let mut live: Vec<Node> = Vec::with_capacity(1 << 16);
+    let cpu0 = thread_cpu();
     let t = Instant::now();
     let failures = churn_phase(&mut mm, &mut rng, &mut live, mode, aligned);
     let elapsed = t.elapsed();
+    let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
     for n in live {
         mm.remove(n).expect("own node");
     }
-    WorkloadResult {
-        name,
-        ops: CHURN_OPS,
-        failures,
-        elapsed,
-    }
+    (
+        WorkloadResult {
+            name,
+            ops: CHURN_OPS,
+            failures,
+            elapsed,
+        },
+        cpu,
+    )
 }
 
 /// The timed part of M1/M2 (a separate frame, so that instruction counters can
@@ -152,7 +169,7 @@ fn churn_phase(
 
 /// M3: pre-fill to 70% with M1 inserts, free half, then alternate restricted
 /// insert/remove in `[0, 65536)` (only this phase is timed).
-fn restricted(name: &'static str, range: u64) -> WorkloadResult {
+fn restricted(name: &'static str, range: u64) -> (WorkloadResult, Option<Duration>) {
     let mut rng = XorShift64::default();
     let mut mm = Mm::new(0, range).expect("valid range");
     let mut live: Vec<Node> = Vec::new();
@@ -169,19 +186,24 @@ fn restricted(name: &'static str, range: u64) -> WorkloadResult {
         mm.remove(live.swap_remove(i)).expect("own node");
     }
     let mut held: Option<Node> = None;
+    let cpu0 = thread_cpu();
     let t = Instant::now();
     let failures = restricted_phase(&mut mm, &mut rng, &mut held);
     let elapsed = t.elapsed();
+    let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
     live.extend(held);
     for n in live {
         mm.remove(n).expect("own node");
     }
-    WorkloadResult {
-        name,
-        ops: M3_OPS,
-        failures,
-        elapsed,
-    }
+    (
+        WorkloadResult {
+            name,
+            ops: M3_OPS,
+            failures,
+            elapsed,
+        },
+        cpu,
+    )
 }
 
 /// The timed part of M3; returns the number of failed inserts.
@@ -203,7 +225,7 @@ fn restricted_phase(mm: &mut Mm, rng: &mut XorShift64, held: &mut Option<Node>) 
 }
 
 /// M4: a full range, then scan-evict-insert cycles for 4096-page nodes in LRU order.
-fn scan_evict(name: &'static str) -> WorkloadResult {
+fn scan_evict(name: &'static str) -> (WorkloadResult, Option<Duration>) {
     let mut rng = XorShift64::default();
     let mut mm = Mm::new(0, RANGE).expect("valid range");
     let mut lru: VecDeque<Node> = VecDeque::new();
@@ -214,18 +236,23 @@ fn scan_evict(name: &'static str) -> WorkloadResult {
         filled += size;
         lru.push_back(n);
     }
+    let cpu0 = thread_cpu();
     let t = Instant::now();
     let failures = scan_evict_phase(&mut mm, &mut lru);
     let elapsed = t.elapsed();
+    let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
     for n in lru {
         mm.remove(n).expect("own node");
     }
-    WorkloadResult {
-        name,
-        ops: M4_CYCLES,
-        failures,
-        elapsed,
-    }
+    (
+        WorkloadResult {
+            name,
+            ops: M4_CYCLES,
+            failures,
+            elapsed,
+        },
+        cpu,
+    )
 }
 
 /// The timed part of M4; returns the number of failed EVICT inserts.
@@ -268,6 +295,13 @@ fn scan_evict_phase(mm: &mut Mm, lru: &mut VecDeque<Node>) -> u64 {
         }
     }
     failures
+}
+
+/// CPU time consumed so far by the calling thread, if the kernel exposes it.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 #[cfg(test)]
