@@ -11,7 +11,7 @@
 //! Usage (bytes per memory type) is kept here too, so counters and lists change
 //! under one lock (STYLE anti-pattern 12).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Weak;
 
 use crate::bo::BoCore;
@@ -34,6 +34,80 @@ struct Pos {
     list: ListKey,
     seq: u64,
     size: u64,
+}
+
+/// Positions of live resources, indexed by resource id.
+///
+/// A slab: the id is `generation << 32 | index`, so ids of freed slots are never
+/// handed out again while lookups stay a bounds check away (no hashing).
+///
+/// # Invariants
+/// `free` lists exactly the indices whose `pos` is `None`; `len` counts the others.
+#[derive(Debug, Default)]
+struct PosTable {
+    slots: Vec<(u32, Option<Pos>)>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl PosTable {
+    fn split(id: u64) -> (u32, usize) {
+        // The high half is the generation, the low half the index.
+        ((id >> 32) as u32, (id & u64::from(u32::MAX)) as usize)
+    }
+
+    fn insert(&mut self, pos: Pos) -> Result<u64> {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(self.slots.len()).map_err(|_| Error::OutOfMemory)?;
+                self.slots.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+                self.slots.push((0, None));
+                i
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.0 = slot.0.wrapping_add(1);
+        slot.1 = Some(pos);
+        self.len += 1;
+        Ok((u64::from(slot.0) << 32) | u64::from(index))
+    }
+
+    fn get(&self, id: u64) -> Option<&Pos> {
+        let (generation, index) = Self::split(id);
+        match self.slots.get(index) {
+            Some((g, Some(pos))) if *g == generation => Some(pos),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Pos> {
+        let (generation, index) = Self::split(id);
+        match self.slots.get_mut(index) {
+            Some((g, Some(pos))) if *g == generation => Some(pos),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Pos> {
+        let (generation, index) = Self::split(id);
+        match self.slots.get_mut(index) {
+            Some((g, pos @ Some(_))) if *g == generation => {
+                let pos = pos.take();
+                self.free.push(index as u32);
+                self.len -= 1;
+                pos
+            }
+            _ => None,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &Pos)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (g, pos))| pos.as_ref().map(|p| ((u64::from(*g) << 32) | i as u64, p)))
+    }
 }
 
 /// One LRU entry: the resource id and a weak link to its BO (upstream `res->bo`).
@@ -59,24 +133,22 @@ pub(crate) struct LruCursor {
 #[derive(Debug)]
 pub(crate) struct LruState {
     next_seq: u64,
-    next_res_id: u64,
     usage: [u64; NUM_MEM_TYPES],
     reserved: [u64; NUM_MEM_TYPES],
     lists: [[BTreeMap<u64, LruItem>; N_PRIO]; NUM_MEM_TYPES],
     unevictable: BTreeMap<u64, LruItem>,
-    pos: HashMap<u64, Pos>,
+    pos: PosTable,
 }
 
 impl LruState {
     pub(crate) fn new() -> LruState {
         LruState {
             next_seq: 0,
-            next_res_id: 1,
             usage: [0; NUM_MEM_TYPES],
             reserved: [0; NUM_MEM_TYPES],
             lists: Default::default(),
             unevictable: BTreeMap::new(),
-            pos: HashMap::new(),
+            pos: PosTable::default(),
         }
     }
 
@@ -121,28 +193,23 @@ impl LruState {
         let usage = self.usage[mem_type.index()]
             .checked_add(size)
             .ok_or(Error::InvalidArgument)?;
-        self.usage[mem_type.index()] = usage;
-        let res_id = self.next_res_id;
-        self.next_res_id += 1;
         let seq = self.bump_seq();
         let list = Self::key_for(mem_type, priority, pinned);
+        let res_id = self.pos.insert(Pos {
+            mem_type,
+            list,
+            seq,
+            size,
+        })?;
+        self.usage[mem_type.index()] = usage;
         self.list_mut(list)
             .insert(seq, LruItem { res_id, bo_id, bo });
-        self.pos.insert(
-            res_id,
-            Pos {
-                mem_type,
-                list,
-                seq,
-                size,
-            },
-        );
         Ok(res_id)
     }
 
     /// `ttm_resource_fini`: off its list, uncharged. Unknown ids are ignored.
     pub(crate) fn fini(&mut self, res_id: u64) {
-        if let Some(pos) = self.pos.remove(&res_id) {
+        if let Some(pos) = self.pos.remove(res_id) {
             self.list_mut(pos.list).remove(&pos.seq);
             let u = &mut self.usage[pos.mem_type.index()];
             *u = u.saturating_sub(pos.size);
@@ -152,7 +219,7 @@ impl LruState {
     /// `ttm_resource_move_to_lru_tail`: most recently used on the list its BO's
     /// state selects.
     pub(crate) fn move_to_tail(&mut self, res_id: u64, priority: u8, pinned: bool) {
-        let Some(pos) = self.pos.get(&res_id).copied() else {
+        let Some(pos) = self.pos.get(res_id).copied() else {
             return;
         };
         let Some(item) = self.list_mut(pos.list).remove(&pos.seq) else {
@@ -161,7 +228,9 @@ impl LruState {
         let seq = self.bump_seq();
         let list = Self::key_for(pos.mem_type, priority, pinned);
         self.list_mut(list).insert(seq, item);
-        self.pos.insert(res_id, Pos { list, seq, ..pos });
+        if let Some(p) = self.pos.get_mut(res_id) {
+            *p = Pos { list, seq, ..pos };
+        }
     }
 
     pub(crate) fn usage(&self, mem_type: MemType) -> u64 {
@@ -190,7 +259,10 @@ impl LruState {
 
     /// Number of live resources of `mem_type`, pinned ones included.
     pub(crate) fn n_resources(&self, mem_type: MemType) -> usize {
-        self.pos.values().filter(|p| p.mem_type == mem_type).count()
+        self.pos
+            .iter()
+            .filter(|(_, p)| p.mem_type == mem_type)
+            .count()
     }
 
     /// The next entry of `mem_type`'s lists after `cursor`: priority 0 → 3, each
@@ -231,7 +303,7 @@ impl LruState {
     pub(crate) fn check(&self) -> core::result::Result<(), CheckError> {
         let mut usage = self.reserved;
         let mut listed = 0usize;
-        for (res_id, pos) in &self.pos {
+        for (res_id, pos) in self.pos.iter() {
             let list = match pos.list {
                 ListKey::Lru { mem_type, priority } => {
                     if mem_type != pos.mem_type {
@@ -245,7 +317,7 @@ impl LruState {
                 ListKey::Unevictable => &self.unevictable,
             };
             match list.get(&pos.seq) {
-                Some(item) if item.res_id == *res_id => {}
+                Some(item) if item.res_id == res_id => {}
                 _ => {
                     return Err(CheckError(format!(
                         "resource {res_id} not at sequence {} of its list",
@@ -262,10 +334,19 @@ impl LruState {
             listed += t.iter().map(BTreeMap::len).sum::<usize>();
         }
         listed += self.unevictable.len();
-        if listed != self.pos.len() {
+        let used = self.pos.slots.iter().filter(|(_, p)| p.is_some()).count();
+        if used != self.pos.len || self.pos.len + self.pos.free.len() != self.pos.slots.len() {
+            return Err(CheckError(format!(
+                "resource table: {used} used, count {}, {} free of {} slots",
+                self.pos.len,
+                self.pos.free.len(),
+                self.pos.slots.len()
+            )));
+        }
+        if listed != self.pos.len {
             return Err(CheckError(format!(
                 "{listed} LRU entries for {} live resources",
-                self.pos.len()
+                self.pos.len
             )));
         }
         if usage != self.usage {
