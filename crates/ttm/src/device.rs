@@ -308,7 +308,7 @@ impl Device {
     }
 
     /// Bytes charged to `mem_type`: Σ live resource sizes plus reservations
-    /// (`ttm_resource_manager_usage`). Takes the LRU lock.
+    /// (`ttm_resource_manager_usage`). Takes the LRU lock; O(1).
     #[must_use]
     pub fn usage(&self, mem_type: MemType) -> u64 {
         self.lru.lock().usage(mem_type)
@@ -451,6 +451,7 @@ impl Device {
 
     /// Re-derives the device's invariants: LRU lists and usage counters agree with
     /// the live resources, and every installed manager passes its own check.
+    /// O(live resources) plus the managers' checks; for tests and debugging.
     ///
     /// # Errors
     /// The first violation found.

@@ -113,6 +113,10 @@ impl ReservedBo<'_> {
     /// Takes the LRU lock briefly; try-locks eviction victims; never blocks on
     /// another BO.
     ///
+    /// # Complexity
+    /// Without eviction O(places × manager alloc) plus O(log n) LRU updates; with
+    /// eviction, one manager alloc per victim on top of an O(log n) LRU step each.
+    ///
     /// [`Device::user_errno`]: crate::Device::user_errno
     pub fn validate(&mut self, placement: &Placement, ctx: &mut OperationCtx) -> Result<()> {
         if placement.is_empty() {
