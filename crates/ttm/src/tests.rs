@@ -366,3 +366,83 @@ fn range_manager_full_is_no_space_and_evicts() {
     assert_eq!(RangeManager::new(0).unwrap_err(), Error::InvalidArgument);
     dev.check().unwrap();
 }
+
+// ---------------------------------------------------------------- usage seen by managers
+
+/// amdgpu's GTT rule: fail when usage including this BO exceeds the size (bytes),
+/// unless the place is TEMPORARY.
+#[derive(Debug)]
+struct UsageLimited;
+
+impl ResourceManager for UsageLimited {
+    fn alloc(
+        &self,
+        ctx: &ManagerCtx<'_>,
+        _bo: &BoInfo,
+        place: &Place,
+        res: &mut Resource,
+    ) -> Result<()> {
+        if !place.flags.contains(PlaceFlags::TEMPORARY) && ctx.usage() > ctx.size() {
+            return Err(Error::NoSpace);
+        }
+        res.set_start(Resource::INVALID_OFFSET);
+        Ok(())
+    }
+    fn free(&self, _ctx: &ManagerCtx<'_>, _res: &mut Resource) {}
+}
+
+#[test]
+fn usage_is_charged_before_the_manager_places_the_resource() {
+    let (dev, _drv) = device();
+    dev.set_manager(MemType::TT, Arc::new(UsageLimited), true, 8 * PAGE_SIZE)
+        .unwrap();
+    let tt = Placement::single(MemType::TT);
+    let mut ctx = OperationCtx::new();
+    let a = dev
+        .bo_init_validate(BoParams::new(4 * PAGE_SIZE), &tt, &mut ctx)
+        .unwrap();
+    // Exactly reaching the size is allowed (`>` not `>=`).
+    let b = dev
+        .bo_init_validate(BoParams::new(4 * PAGE_SIZE), &tt, &mut ctx)
+        .unwrap();
+    assert_eq!(dev.usage(MemType::TT), 8 * PAGE_SIZE);
+    assert_eq!(
+        b.reserve().resource().unwrap().start(),
+        Resource::INVALID_OFFSET
+    );
+    // Over the limit: `a` (least recently used) is evicted to SYSTEM.
+    let c = dev
+        .bo_init_validate(BoParams::new(PAGE_SIZE), &tt, &mut ctx)
+        .unwrap();
+    assert_eq!(a.reserve().resource().unwrap().mem_type(), MemType::SYSTEM);
+    assert_eq!(dev.usage(MemType::TT), 5 * PAGE_SIZE);
+    // TEMPORARY bypasses the limit.
+    let tmp = Placement::new(vec![
+        Place::new(MemType::TT).with_flags(PlaceFlags::TEMPORARY)
+    ]);
+    let d = dev.create_bo(BoParams::new(8 * PAGE_SIZE)).unwrap();
+    let res = d.reserve().mem_space(&tmp, &mut ctx).unwrap();
+    assert_eq!(dev.usage(MemType::TT), 13 * PAGE_SIZE);
+    drop(res);
+    // Reservations count as usage too.
+    dev.charge_reserved(MemType::TT, 3 * PAGE_SIZE).unwrap();
+    assert_eq!(dev.usage(MemType::TT), 8 * PAGE_SIZE);
+    assert_eq!(
+        dev.bo_init_validate(
+            BoParams::new(PAGE_SIZE),
+            &Placement::new(vec![Place::new(MemType::TT).with_flags(PlaceFlags::DESIRED)]),
+            &mut ctx
+        )
+        .unwrap_err(),
+        Error::NoSpace
+    );
+    dev.check().unwrap();
+    assert_eq!(
+        dev.uncharge_reserved(MemType::TT, 4 * PAGE_SIZE),
+        Err(Error::InvalidArgument)
+    );
+    dev.uncharge_reserved(MemType::TT, 3 * PAGE_SIZE).unwrap();
+    drop((a, b, c, d));
+    assert_eq!(dev.usage(MemType::TT), 0);
+    dev.check().unwrap();
+}

@@ -482,3 +482,54 @@ fn set_and_take_manager() {
     assert!(s.dev.use_tt(MemType::TT));
     assert_eq!(s.dev.manager_size(MemType::VRAM), Some(64 * PAGE_SIZE));
 }
+
+#[test]
+fn busy_bo_with_no_wait_gpu_is_not_moved() {
+    let s = setup(64, 64, 64);
+    let bo = s.dev.create_bo(BoParams::new(8 * KIB)).unwrap();
+    let mut r = bo.reserve();
+    r.validate(&Placement::single(MemType::VRAM), &mut OperationCtx::new())
+        .unwrap();
+    s.drv.write_bo(&mut r, 6).unwrap();
+    bo.set_busy();
+    let mut ctx = OperationCtx::new();
+    ctx.no_wait_gpu = true;
+    assert_eq!(
+        r.validate(&Placement::single(MemType::TT), &mut ctx),
+        Err(Error::Busy)
+    );
+    assert_eq!(ctx.bytes_moved, 0);
+    assert_eq!(r.resource().unwrap().mem_type(), MemType::VRAM);
+    assert_eq!(s.dev.usage(MemType::TT), 0);
+    bo.signal_idle();
+    assert!(bo.is_idle());
+    r.validate(&Placement::single(MemType::TT), &mut ctx)
+        .unwrap();
+    assert_eq!(s.drv.read_bo(&r), TestDriver::expected(6, 2));
+    drop(r);
+    s.check();
+}
+
+#[test]
+fn failed_bounce_leaves_bo_in_place() {
+    // The TT bounce cannot fit a 16 KiB BO: the VRAM → SYSTEM move fails with the
+    // bounce's no-space and nothing changes.
+    let s = setup(64, 2, 0);
+    let bo = s.dev.create_bo(BoParams::new(16 * KIB)).unwrap();
+    let mut r = bo.reserve();
+    r.validate(&Placement::single(MemType::VRAM), &mut OperationCtx::new())
+        .unwrap();
+    s.drv.write_bo(&mut r, 8).unwrap();
+    let mut ctx = OperationCtx::new();
+    assert_eq!(
+        r.validate(&Placement::single(MemType::SYSTEM), &mut ctx),
+        Err(Error::NoSpace)
+    );
+    assert_eq!(ctx.bytes_moved, 0);
+    assert_eq!(r.resource().unwrap().mem_type(), MemType::VRAM);
+    assert_eq!(s.drv.read_bo(&r), TestDriver::expected(8, 4));
+    assert_eq!(s.dev.usage(MemType::SYSTEM), 0);
+    assert_eq!(s.dev.usage(MemType::TT), 0);
+    drop(r);
+    s.check();
+}
