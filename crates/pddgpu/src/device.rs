@@ -330,6 +330,32 @@ impl Device {
     ///
     /// # Errors
     /// As [`PddgpuBo::create`].
+    ///
+    /// # Examples
+    /// The seed's user-space request: 1 MiB of contiguous VRAM. A fresh buddy allocator
+    /// hands out memory from the top; new VRAM reads as zero.
+    /// ```
+    /// use pddgpu::device::{Device, DeviceConfig};
+    /// use pddgpu::hw::{DevAddr, HwConfig};
+    /// use pddgpu::uapi::{CreateFlags, Domains};
+    /// use pddgpu::BoParam;
+    /// const MIB: u64 = 1 << 20;
+    /// let dev = Device::new(DeviceConfig {
+    ///     hw: HwConfig { vram_size: 64 * MIB, visible_vram_size: 16 * MIB,
+    ///                    gtt_size: 64 * MIB, sys_mem_size: 64 * MIB, page_size: 4096 },
+    ///     ..DeviceConfig::default()
+    /// })?;
+    /// let bo = dev.bo_create(&BoParam::new(MIB, Domains::VRAM)
+    ///     .with_flags(CreateFlags::VRAM_CONTIGUOUS))?;
+    /// assert_eq!(bo.gpu_offset(), Some(DevAddr::Vram(63 * MIB)));
+    /// let mut buf = [0xff; 4];
+    /// bo.dev_read(0, &mut buf)?;
+    /// assert_eq!(buf, [0; 4]);
+    /// assert_eq!(dev.sysfs_attr("mem_info_vram_used").as_deref(), Some("1048576\n"));
+    /// drop(bo);
+    /// assert_eq!(dev.mem_info().vram_used, 0);
+    /// # Ok::<(), pddgpu::device::Error>(())
+    /// ```
     pub fn bo_create(self: &Arc<Self>, param: &BoParam) -> Result<PddgpuBo> {
         PddgpuBo::create(self, param)
     }
