@@ -8,6 +8,7 @@
 //! of its own (`b1_fill`, `b1_free`, `churn`, `b4_timed`, `contiguous_cycles`), so
 //! instruction counts can be bracketed the same way (`callgrind --zero-before=...`).
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use pddgpu_buddy::{AllocFlags, Block, BuddyAllocator, Error, FreeFlags};
@@ -31,6 +32,60 @@ pub const B4_OPS: u64 = 100_000;
 pub const B5_CYCLES: u64 = 1_000;
 /// The window of B4: 256 MiB.
 pub const B4_WINDOW: u64 = 256 * MIB;
+
+thread_local! {
+    /// Thread CPU time of the last timed phase, and of B1's two phases.
+    static PHASE_CPU: Cell<Option<Duration>> = const { Cell::new(None) };
+    static B1_CPU: Cell<(Option<Duration>, Option<Duration>)> = const { Cell::new((None, None)) };
+}
+
+/// CPU time consumed so far by the calling thread, if the kernel exposes it
+/// (`/proc/thread-self/schedstat`).
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Wall clock and thread CPU clock around one timed phase.
+struct Clock {
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl Clock {
+    fn start() -> Self {
+        let cpu = thread_cpu();
+        Self {
+            wall: Instant::now(),
+            cpu,
+        }
+    }
+
+    /// Wall time of the phase; its CPU time is kept for [`run_with_cpu`].
+    fn stop(self) -> Duration {
+        let wall = self.wall.elapsed();
+        let cpu = self.cpu.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
+        PHASE_CPU.with(|c| c.set(cpu));
+        wall
+    }
+}
+
+/// As [`run`], also returning the CPU time the thread spent in the timed phase (on a
+/// shared, loaded machine the fairer figure: wall time also counts the time other tasks
+/// held the CPU). `None` where the kernel does not expose it or the phase is too short
+/// for its resolution (the counter advances at scheduler events; below 20 ms it is not
+/// trusted).
+#[must_use]
+pub fn run_with_cpu(w: BuddyWorkload) -> (WorkloadResult, Option<Duration>) {
+    let r = run(w);
+    let cpu = match w {
+        BuddyWorkload::B1Alloc => B1_CPU.with(Cell::get).0,
+        BuddyWorkload::B1Free => B1_CPU.with(Cell::get).1,
+        _ => PHASE_CPU.with(Cell::get),
+    };
+    (r, cpu.filter(|c| *c >= Duration::from_millis(20)))
+}
 
 /// One of the buddy allocator workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,18 +218,20 @@ pub fn b1() -> (WorkloadResult, WorkloadResult) {
     let mut rng = XorShift64::default();
     let mut mm = heap(HEAP);
     let mut blocks: Vec<Block> = Vec::with_capacity((HEAP / CHUNK) as usize + 1);
-    let t = Instant::now();
+    let t = Clock::start();
     let ops = b1_fill(&mut mm, &mut blocks);
-    let alloc_time = t.elapsed();
+    let alloc_time = t.stop();
+    let alloc_cpu = PHASE_CPU.with(Cell::get);
     let n = blocks.len();
     let mut order: Vec<Option<Block>> = blocks.into_iter().map(Some).collect();
     for i in (1..n).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         order.swap(i, j);
     }
-    let t = Instant::now();
+    let t = Clock::start();
     b1_free(&mut mm, &mut order);
-    let free_time = t.elapsed();
+    let free_time = t.stop();
+    B1_CPU.with(|c| c.set((alloc_cpu, PHASE_CPU.with(Cell::get))));
     finish(&mm);
     assert_eq!(mm.avail(), HEAP);
     (
@@ -236,7 +293,7 @@ fn churn(name: &'static str, sizes: Churn, flags: AllocFlags) -> WorkloadResult 
     let mut spare: Vec<Vec<Block>> = Vec::new();
     let mut live_bytes = 0u64;
     let mut failures = 0u64;
-    let t = Instant::now();
+    let t = Clock::start();
     for _ in 0..CHURN_OPS {
         let alloc = if live_bytes < low {
             true
@@ -273,7 +330,7 @@ fn churn(name: &'static str, sizes: Churn, flags: AllocFlags) -> WorkloadResult 
             spare.push(blocks);
         }
     }
-    let elapsed = t.elapsed();
+    let elapsed = t.stop();
     finish(&mm);
     WorkloadResult {
         name,
@@ -308,9 +365,9 @@ fn b4_heap(rng: &mut XorShift64, size: u64) -> (BuddyAllocator, Vec<Block>) {
 fn b4(name: &'static str, size: u64, lo: u64) -> WorkloadResult {
     let mut rng = XorShift64::default();
     let (mut mm, _live) = b4_heap(&mut rng, size);
-    let t = Instant::now();
+    let t = Clock::start();
     let failures = b4_timed(&mut mm, &mut rng, lo, name);
-    let elapsed = t.elapsed();
+    let elapsed = t.stop();
     finish(&mm);
     WorkloadResult {
         name,
@@ -344,13 +401,13 @@ fn b4_timed(mm: &mut BuddyAllocator, rng: &mut XorShift64, lo: u64, name: &str) 
 #[inline(never)]
 fn contiguous_cycles(name: &'static str, mm: &mut BuddyAllocator, size: u64) -> WorkloadResult {
     let mut blocks = Vec::with_capacity(8);
-    let t = Instant::now();
+    let t = Clock::start();
     for _ in 0..B5_CYCLES {
         mm.alloc_blocks_into(0, HEAP, size, CHUNK, AllocFlags::CONTIGUOUS, &mut blocks)
             .unwrap_or_else(|e| panic!("{name}: every allocation succeeds, got {e:?}"));
         mm.free_list(&mut blocks, FreeFlags::empty()).expect("free");
     }
-    let elapsed = t.elapsed();
+    let elapsed = t.stop();
     finish(mm);
     WorkloadResult {
         name,
