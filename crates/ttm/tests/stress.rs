@@ -8,8 +8,15 @@ use std::sync::Arc;
 
 use common::{setup, Rng, TestDriver, KIB};
 use pddgpu_ttm::{
-    BoParams, BufferObject, Error, MemType, OperationCtx, Place, PlaceFlags, Placement,
+    BoParams, BufferObject, Device, DeviceConfig, Error, MemType, OperationCtx, Place, PlaceFlags,
+    Placement, RangeManager, PAGE_SIZE,
 };
+
+/// What the workers need: the device and the data-carrying driver.
+struct Ctx {
+    dev: Arc<Device>,
+    drv: Arc<TestDriver>,
+}
 
 const THREADS: u64 = 8;
 const OPS: u64 = 10_000;
@@ -34,7 +41,7 @@ fn placements() -> Vec<Placement> {
     ]
 }
 
-fn verify(s: &common::Setup, bo: &BufferObject, seed: u64) {
+fn verify(s: &Ctx, bo: &BufferObject, seed: u64) {
     let r = bo.reserve();
     assert_eq!(
         s.drv.read_bo(&r),
@@ -44,7 +51,7 @@ fn verify(s: &common::Setup, bo: &BufferObject, seed: u64) {
     );
 }
 
-fn worker(s: &common::Setup, thread: u64) -> (u64, u64) {
+fn worker(s: &Ctx, thread: u64) -> (u64, u64) {
     let placements = placements();
     let mut rng = Rng::new(0x5EED ^ (thread << 20));
     let mut live: Vec<(Arc<BufferObject>, u64)> = Vec::new();
@@ -102,13 +109,11 @@ fn worker(s: &common::Setup, thread: u64) -> (u64, u64) {
     (ok, no_space)
 }
 
-#[test]
-fn eight_threads_create_validate_destroy() {
-    // 32 pages of VRAM, 48 of TT, 16 of PRIV: heavily oversubscribed.
-    let s = Arc::new(setup(32, 48, 16));
+/// Runs the workers on `s` and checks that everything came back.
+fn run(s: &Arc<Ctx>) {
     let handles: Vec<_> = (0..THREADS)
         .map(|t| {
-            let s = Arc::clone(&s);
+            let s = Arc::clone(s);
             std::thread::spawn(move || worker(&s, t))
         })
         .collect();
@@ -117,27 +122,20 @@ fn eight_threads_create_validate_destroy() {
         let (ok, _) = h.join().expect("worker panicked");
         total_ok += ok;
     }
-    eprintln!(
-        "ok {total_ok} evictions {} hops {} moves {}",
-        s.drv.evictions.load(std::sync::atomic::Ordering::Relaxed),
-        s.drv.hops.load(std::sync::atomic::Ordering::Relaxed),
-        s.drv.moves.load(std::sync::atomic::Ordering::Relaxed)
-    );
+    let evictions = s.drv.evictions.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("ok {total_ok} evictions {evictions}");
     assert!(
         total_ok > THREADS * OPS / 2,
         "most operations succeed ({total_ok})"
     );
-    assert!(
-        s.drv.evictions.load(std::sync::atomic::Ordering::Relaxed) > 0,
-        "eviction happened"
-    );
+    assert!(evictions > 0, "eviction happened");
     // BOs dropped while an evictor held them are reclaimed by delayed delete.
     s.dev.delayed_delete(false);
     assert_eq!(s.dev.n_deleted(), 0);
     for t in MemType::all() {
         assert_eq!(s.dev.usage(t), 0, "{t:?} usage");
     }
-    s.check();
+    s.dev.check().expect("device and managers consistent");
     assert!(s.dev.lru_order(MemType::VRAM).is_empty());
     assert!(s.dev.unevictable_order().is_empty());
     assert_eq!(
@@ -147,4 +145,38 @@ fn eight_threads_create_validate_destroy() {
     );
     s.dev.pool().shrink();
     assert_eq!(s.drv.outstanding_pages(), 0);
+}
+
+#[test]
+fn eight_threads_create_validate_destroy() {
+    // 32 pages of VRAM, 48 of TT, 16 of PRIV (first-fit test managers): heavily
+    // oversubscribed.
+    let s = setup(32, 48, 16);
+    run(&Arc::new(Ctx {
+        dev: Arc::clone(&s.dev),
+        drv: Arc::clone(&s.drv),
+    }));
+    s.check();
+}
+
+#[test]
+fn eight_threads_on_range_managers() {
+    // The same workload on the generic range manager (pddgpu-mm) for every domain.
+    let drv = TestDriver::new();
+    let dev = Device::new(drv.clone(), drv.clone(), DeviceConfig::default());
+    let mut mans = Vec::new();
+    for (t, pages, use_tt) in [
+        (MemType::VRAM, 32, false),
+        (MemType::TT, 48, true),
+        (MemType::PRIV, 16, false),
+    ] {
+        let man = Arc::new(RangeManager::new(pages).expect("range manager"));
+        dev.set_manager(t, man.clone(), use_tt, pages * PAGE_SIZE)
+            .expect("register");
+        mans.push(man);
+    }
+    run(&Arc::new(Ctx { dev, drv }));
+    for man in mans {
+        assert_eq!(man.used_pages(), 0);
+    }
 }
