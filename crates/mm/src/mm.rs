@@ -219,20 +219,11 @@ impl fmt::Debug for Mm {
 impl Mm {
     // --- hole bookkeeping: a hole and its three indexes change together --------------
 
-    /// Gives slot `i` a hole of `hole_size` and keeps the address tree's augmentation.
+    /// Changes the size of the hole after `i`, which is in the address tree and stays
+    /// there (non-zero), keeping the tree's augmentation.
     fn set_hole_size(&mut self, i: u32, hole_size: u64) {
         self.slots[i as usize].hole_size = hole_size;
         tree::propagate(&mut self.slots, i);
-    }
-
-    /// Records the hole after `i` (computed from its neighbour) in every index: the
-    /// address tree's augmentation, the size tree and the top of the hole stack
-    /// (upstream `add_hole`).
-    fn add_hole(&mut self, i: u32) {
-        let s = &self.slots[i as usize];
-        let hole = self.slots[s.next as usize].start - s.end();
-        self.set_hole_size(i, hole);
-        self.index_hole(i);
     }
 
     /// Puts the hole after `i` (its `hole_size` already set and propagated) into the
@@ -612,15 +603,33 @@ impl Mm {
         self.slots[next as usize].prev = i;
 
         // As upstream: the hole goes, then the part below the node (if any) and the
-        // part above it come back as new holes, the upper one most recent.
+        // part above it come back as new holes, the upper one most recent. In the
+        // address tree (hole owners only) the cheapest equivalent change is made.
         self.unindex_hole(hole);
-        self.slots[hole as usize].hole_size = start - hole_start;
-        tree::addr_insert_after(&mut self.slots, &mut self.addr_root, hole, i);
-        if start > hole_start {
-            self.index_hole(hole);
-        }
-        if end < hole_end {
-            self.index_hole(i);
+        let (lower, upper) = (start - hole_start, hole_end - end);
+        match (lower != 0, upper != 0) {
+            (false, true) => {
+                // The hole moves up to the new node, which takes the owner's place.
+                self.slots[hole as usize].hole_size = 0;
+                tree::addr_replace(&mut self.slots, &mut self.addr_root, hole, i);
+                self.index_hole(i);
+            }
+            (true, false) => {
+                self.set_hole_size(hole, lower);
+                self.index_hole(hole);
+            }
+            (true, true) => {
+                self.slots[hole as usize].hole_size = lower;
+                tree::addr_insert_after(&mut self.slots, &mut self.addr_root, hole, i);
+                self.index_hole(hole);
+                self.index_hole(i);
+            }
+            (false, false) => {
+                // Leave the tree with the old hole still counted, so that the ancestors'
+                // values stay consistent while it is rotated down; then forget it.
+                tree::remove::<AddrTree>(&mut self.slots, &mut self.addr_root, hole);
+                self.slots[hole as usize].hole_size = 0;
+            }
         }
         self.used += size;
         self.n_nodes += 1;
@@ -678,8 +687,9 @@ impl Mm {
             range_end: end,
             color_adjust: None,
         };
+        mm.slots[HEAD as usize].hole_size = size;
         tree::insert::<AddrTree>(&mut mm.slots, &mut mm.addr_root, HEAD);
-        mm.add_hole(HEAD);
+        mm.index_hole(HEAD);
         Ok(mm)
     }
 
@@ -886,17 +896,35 @@ impl Mm {
             let s = &self.slots[i as usize];
             (s.prev, s.next)
         };
-        if self.slots[i as usize].hole_size != 0 {
+        let (i_hole, prev_hole) = (
+            self.slots[i as usize].hole_size,
+            self.slots[prev as usize].hole_size,
+        );
+        if i_hole != 0 {
             self.unindex_hole(i);
         }
-        if self.slots[prev as usize].hole_size != 0 {
+        if prev_hole != 0 {
             self.unindex_hole(prev);
         }
         self.slots[prev as usize].next = next;
         self.slots[next as usize].prev = prev;
         // The merged hole is recomputed and becomes the most recent.
         let merged = self.slots[next as usize].start - self.slots[prev as usize].end();
-        tree::addr_remove_merge(&mut self.slots, &mut self.addr_root, i, prev, merged);
+        match (prev_hole != 0, i_hole != 0) {
+            (true, true) => {
+                tree::addr_remove_merge(&mut self.slots, &mut self.addr_root, i, prev, merged);
+            }
+            (true, false) => self.set_hole_size(prev, merged),
+            (false, true) => {
+                // No hole owner lies between them: `prev` takes the node's place.
+                self.slots[prev as usize].hole_size = merged;
+                tree::addr_replace(&mut self.slots, &mut self.addr_root, i, prev);
+            }
+            (false, false) => {
+                self.slots[prev as usize].hole_size = merged;
+                tree::insert::<AddrTree>(&mut self.slots, &mut self.addr_root, prev);
+            }
+        }
         self.index_hole(prev);
         self.used -= node.size;
         self.n_nodes -= 1;
@@ -930,7 +958,8 @@ impl Mm {
     /// `drm_mm_for_each_node_in_range`, safe for any bounds).
     ///
     /// # Complexity
-    /// O(log n + k) for k nodes returned.
+    /// O(log n + r + k) for k nodes returned, r = nodes packed without a hole between
+    /// the last hole below `start` and `start`.
     ///
     /// # Examples
     /// ```
@@ -944,13 +973,17 @@ impl Mm {
     /// # Ok::<(), pddgpu_mm::Error>(())
     /// ```
     pub fn nodes_in_range(&self, start: u64, end: u64) -> impl Iterator<Item = NodeInfo> + '_ {
-        // The first node ending after `start` follows the owner of the hole at `start`.
+        // Start after the owner of the last hole starting at or below `start`: the nodes
+        // between it and `start` follow each other without holes.
         let f = tree::floor_end(&self.slots, self.addr_root, start);
         let mut i = if f == NIL {
             self.slots[HEAD as usize].next
         } else {
             self.slots[f as usize].next
         };
+        while i != HEAD && self.slots[i as usize].end() <= start {
+            i = self.slots[i as usize].next;
+        }
         core::iter::from_fn(move || {
             if i == HEAD || start >= end {
                 return None;
@@ -1158,7 +1191,8 @@ impl Mm {
             self.n_nodes
         );
 
-        // Address tree: structure, augmentation, in-order = list order.
+        // Address tree: the hole owners, structure, augmentation, in-order = list order.
+        order.retain(|&k| self.slots[k as usize].hole_size != 0);
         self.check_tree::<AddrTree>(self.addr_root, order.len())?;
         let mut t = tree::first::<AddrTree>(&self.slots, self.addr_root);
         for &want in &order {

@@ -68,12 +68,13 @@ pub(crate) struct Slot {
     pub(crate) stack_next: u32,
     /// Scan roster (a stack: the node added before this one).
     pub(crate) scan_below: u32,
-    /// Address tree over all nodes (head included), keyed by node end = hole start.
+    /// Address tree over the nodes followed by a hole (head included when it has one),
+    /// keyed by node end = hole start (upstream `holes_addr`).
     pub(crate) addr: Links,
     /// Hole-size tree over nodes followed by a hole, keyed by (hole_size, newest first).
     pub(crate) by_size: Links,
     pub(crate) state: State,
-    /// Treap priority, `tree::prio_of(index)` (fits in the padding after `state`).
+    /// Treap priority (fits in the padding after `state`).
     pub(crate) prio: u16,
 }
 

@@ -497,6 +497,24 @@ fn iteration_in_address_and_range_order() {
     assert_eq!(mm.n_nodes(), 4);
     assert_eq!((mm.used(), mm.free()), (55, 45));
     release(&mut mm, fixed);
+    // A full allocator (no hole at all) and one with holes only at the ends.
+    let units: Vec<Node> = (0..100).map(|i| mm.reserve(i, 1, 0).unwrap()).collect();
+    assert_eq!(mm.largest_hole(), None);
+    assert_eq!(range(&mm, 5, 8), [5, 6, 7]);
+    assert_eq!(range(&mm, 0, 1), [0]);
+    assert_eq!(range(&mm, 99, 1000), [99]);
+    let mut units = units;
+    let last = units.pop().unwrap();
+    let first = units.remove(0);
+    mm.remove(last).unwrap();
+    mm.remove(first).unwrap();
+    assert_eq!(range(&mm, 50, 52), [50, 51]);
+    assert_eq!(range(&mm, 0, 2), [1]);
+    mm.check().unwrap();
+    for n in units {
+        mm.remove(n).unwrap();
+    }
+    assert_eq!(holes(&mm), [(0, 100)]);
 }
 
 #[test]
