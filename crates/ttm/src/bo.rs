@@ -197,11 +197,8 @@ impl Drop for BoCore {
     fn drop(&mut self) {
         // Normally empty already; a BO whose last reference is an eviction walker's
         // still returns everything here.
-        let state = self.state.get_mut();
-        if let Some(mut tt) = state.tt.take() {
-            tt.unpopulate(&self.dev.pool);
-        }
-        state.resource = None;
+        let mut state = core::mem::take(self.state.get_mut());
+        self.cleanup_memtype_use(&mut state);
     }
 }
 
