@@ -37,12 +37,12 @@
 //! resource frees it in its manager and uncharges it: no path leaks space.
 //!
 //! # Validation and eviction
-//! See [`validate`](ReservedBo::validate) (two passes, DESIRED/FALLBACK, TEMPORARY
-//! never compatible, pinned → `InvalidArgument`, multihop, `bytes_moved`, final
-//! [`Error::NoSpace`] which user space sees as `ENOMEM` via [`Error::user_errno`]) and
-//! the eviction walk in the `evict` module docs (LRU per manager and priority, pinned
-//! BOs on an unevictable list, try-locks only, deleted BOs reclaimed, retry after
-//! every eviction, recursion into the target). [`Device::evict_all`] empties a
+//! See [`validate`](ReservedBo::validate) for the exact algorithm: two passes,
+//! DESIRED/FALLBACK, TEMPORARY never compatible, pinned → `InvalidArgument`, the
+//! eviction walk (LRU per manager and priority, pinned BOs on an unevictable list,
+//! try-locks only, deleted BOs reclaimed, retry after every eviction, recursion into
+//! the target), multihop, `bytes_moved`, and the final [`Error::NoSpace`] which user
+//! space sees as `ENOMEM` via [`Error::user_errno`]. [`Device::evict_all`] empties a
 //! manager. Moves are synchronous; the driver-visible idle flag of a BO stands in for
 //! fences so busy/deleted paths are real.
 //!

@@ -93,7 +93,26 @@ pub fn resource_compatible(
 
 impl ReservedBo<'_> {
     /// Makes the BO's placement satisfy `placement`, moving and evicting as needed
-    /// (upstream `ttm_bo_validate`; the algorithm is in the module docs).
+    /// (upstream `ttm_bo_validate`):
+    ///
+    /// 1. An empty placement purges the BO (no resource, an unpopulated TT reading as
+    ///    zero), even if it is pinned.
+    /// 2. A compatible current resource ([`resource_compatible`]) ends the call:
+    ///    nothing moves.
+    /// 3. A pinned, incompatible BO fails with [`Error::InvalidArgument`].
+    /// 4. Pass 1 tries the places in order without eviction, skipping FALLBACK places.
+    /// 5. If it found no space: the compatibility check again, in eviction mode
+    ///    (DESIRED places ignored), then pass 2 with eviction (never for SYSTEM),
+    ///    skipping DESIRED places; a manager where nothing can be evicted moves on to
+    ///    the next place. Eviction walks the manager's LRU (priority 0 first, least
+    ///    recently used first), try-locks each BO, skips pinned, contended and
+    ///    not-`eviction_valuable` ones, reclaims deleted ones, moves the others to the
+    ///    driver's `evict_flags` placement (which may evict recursively) or purges them
+    ///    for an empty one, and retries the allocation after every single eviction.
+    /// 6. The driver moves the contents; on a multihop request the BO first moves to
+    ///    a resource at the driver's TEMPORARY place. Each move adds the BO size to
+    ///    [`OperationCtx::bytes_moved`].
+    /// 7. A BO left in SYSTEM (or without resource) has a TT afterwards.
     ///
     /// # Errors
     /// * [`Error::InvalidArgument`] — the BO is pinned and not compatible, or the
