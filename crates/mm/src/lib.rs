@@ -11,12 +11,13 @@
 //! the range end and whose size is the negated range size, so "the hole after the head"
 //! needs no special case (upstream's trick). Holes are indexed three ways:
 //!
-//! - by size (a treap ordered by size, most recent first among equals; the largest hole
-//!   is cached, O(1)), for [`InsertMode::Best`];
-//! - by address (a treap over all nodes keyed by node end, augmented with the largest
-//!   hole per subtree), for [`InsertMode::Low`]/[`InsertMode::High`] searches that skip
-//!   whole subtrees without a large enough hole, for [`Mm::reserve`] and for
-//!   [`Mm::nodes_in_range`];
+//! - by size (exact-size lists, most recent first, for holes below 4096 units, found in
+//!   O(1) through a two-level bitmap; a treap ordered by size then recency above; the
+//!   largest hole in O(1)), for [`InsertMode::Best`];
+//! - by address (a treap over the hole owners keyed by node end = hole start, augmented
+//!   with the largest hole per subtree), for [`InsertMode::Low`]/[`InsertMode::High`]
+//!   searches that skip whole subtrees without a large enough hole, for [`Mm::reserve`]
+//!   and for [`Mm::nodes_in_range`];
 //! - by recency (a stack, most recently created hole first), for [`InsertMode::Evict`]:
 //!   removing a node merges the holes around it into one that goes on top.
 //!

@@ -1,11 +1,13 @@
 //! Intrusive treaps over the slot arena.
 //!
-//! Two trees thread through every [`Slot`]: the address tree (all nodes, keyed by node
-//! end, augmented with the largest following hole per subtree, as upstream's
-//! `holes_addr` with `subtree_max_hole`) and the hole-size tree (nodes followed by a
-//! hole, keyed by hole size then recency, as upstream's `holes_size`). A treap keeps
-//! both balanced in expectation: a node's priority is a fixed hash of its slot index, so
-//! the shape is independent of the insertion order and no random state is needed.
+//! Two trees thread through every [`Slot`]: the address tree (the nodes followed by a
+//! hole, keyed by node end = hole start, augmented with the largest hole per subtree, as
+//! upstream's `holes_addr` with `subtree_max_hole`) and the hole-size tree (holes of
+//! `buckets::SMALL` units or more, keyed by hole size then recency, as upstream's
+//! `holes_size`). A treap keeps both balanced in expectation: a slot's priority is a
+//! fixed hash of its index (handed over with the position when one node takes another's
+//! place), so the shape does not depend on the insertion order and no random state is
+//! needed.
 //!
 //! All operations are O(log n) expected; links are `u32` indices, [`NIL`] = none.
 
@@ -45,7 +47,7 @@ pub(crate) trait Tree {
     fn update(_slots: &mut [Slot], _i: u32) {}
 }
 
-/// Upstream `holes_addr` (and the node interval tree): every node by end address.
+/// Upstream `holes_addr`: the nodes followed by a hole, by end address (= hole start).
 #[derive(Debug)]
 pub(crate) struct AddrTree;
 
