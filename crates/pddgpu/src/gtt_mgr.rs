@@ -765,6 +765,20 @@ impl GttManager {
         self.inner.lock().mm.free()
     }
 
+    /// The largest free GART range in bytes (0 if none): the largest BO that can get a
+    /// GART address without eviction.
+    ///
+    /// # Complexity
+    /// O(1).
+    #[must_use]
+    pub fn largest_free_range(&self) -> u64 {
+        self.inner
+            .lock()
+            .mm
+            .largest_hole()
+            .map_or(0, |(s, e)| (e - s).saturating_mul(PAGE_SIZE))
+    }
+
     /// The event counters (the TTM glue records evictions and moves through them).
     #[must_use]
     pub fn counters(&self) -> &MgrCounters {

@@ -5,8 +5,10 @@
 
 pub mod bo;
 pub mod device;
+pub mod gem;
 pub mod gtt_mgr;
 pub mod hw;
+pub mod ioctl;
 pub mod mgr_common;
 pub mod ttm_glue;
 pub mod uapi;
@@ -14,3 +16,4 @@ pub mod vram_mgr;
 
 pub use bo::{BoParam, PddgpuBo};
 pub use device::{Device, DeviceConfig};
+pub use gem::{DmaBuf, File, GemObject, Mapping, OpenFile};

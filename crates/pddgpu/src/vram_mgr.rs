@@ -678,6 +678,42 @@ impl VramManager {
         self.inner.lock().live.len()
     }
 
+    /// Bytes held by reserved ranges (bad pages) and the user reserve: VRAM that no
+    /// user BO can get (uapi `INFO` subtracts it for `usable_heap_size`).
+    #[must_use]
+    pub fn reserved_bytes(&self) -> u64 {
+        let inner = self.inner.lock();
+        let ranges: u64 = inner
+            .reserved
+            .iter()
+            .filter(|r| !r.blocks.is_empty())
+            .map(|r| r.size)
+            .sum();
+        ranges.saturating_add(self.config.user_reserved)
+    }
+
+    /// The largest free buddy block below byte `end`, in bytes (0 if none); a free
+    /// block straddling `end` counts with its part below `end`. `u64::MAX` gives the
+    /// largest free block of all VRAM, the visible size that of the CPU-visible window.
+    ///
+    /// # Complexity
+    /// O(max_order) for all of VRAM, else O(blocks).
+    #[must_use]
+    pub fn largest_free_block_below(&self, end: u64) -> u64 {
+        let inner = self.inner.lock();
+        if end >= self.config.size {
+            return largest_free_block(&inner.buddy);
+        }
+        let mut largest = 0;
+        inner.buddy.for_each_block(|b| {
+            if b.state == pddgpu_buddy::BlockState::Free && b.offset < end {
+                let stop = b.offset.saturating_add(b.size).min(end);
+                largest = largest.max(stop - b.offset);
+            }
+        });
+        largest
+    }
+
     /// The event counters (the TTM glue records evictions and moves through them).
     #[must_use]
     pub fn counters(&self) -> &MgrCounters {
