@@ -499,6 +499,9 @@ impl PddgpuBo {
         if visible {
             return Ok(());
         }
+        if r.pin_count() > 0 {
+            return Err(Error::Fault("BO pinned outside the CPU-visible window"));
+        }
         self.dev.check_alive()?;
         let mut places = self.placement(Domains::VRAM).places().to_vec();
         for p in &mut places {
@@ -517,7 +520,8 @@ impl PddgpuBo {
     /// invisible VRAM moves into the visible window or, if that is full, to GTT.
     ///
     /// # Errors
-    /// [`Error::PermissionDenied`] for a `NO_CPU_ACCESS` BO; as
+    /// [`Error::PermissionDenied`] for a `NO_CPU_ACCESS` BO; [`Error::Fault`] for a BO
+    /// pinned outside the window (a fault on it would be `SIGBUS`); as
     /// [`PddgpuBo::validate`] otherwise.
     pub fn prepare_cpu_access(&self) -> Result<()> {
         self.check_cpu_access()?;
@@ -531,7 +535,8 @@ impl PddgpuBo {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the range leaves the BO;
-    /// [`Error::PermissionDenied`] for `NO_CPU_ACCESS`; a move's errors.
+    /// [`Error::PermissionDenied`] for `NO_CPU_ACCESS`; [`Error::Fault`] if it is pinned
+    /// outside the visible window; a move's errors.
     pub fn cpu_read(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.check_cpu_access()?;
         self.check_range(offset, buf.len())?;

@@ -187,13 +187,20 @@ pub struct LeakReport {
     pub vram_live: usize,
     /// Live GTT allocations.
     pub gtt_live: usize,
+    /// System pages still allocated (TT pages of live BOs; TTM's page cache is given
+    /// back first).
+    pub system_pages: u64,
 }
 
 impl LeakReport {
     /// True if nothing is left.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.bos.is_empty() && self.zombies == 0 && self.vram_live == 0 && self.gtt_live == 0
+        self.bos.is_empty()
+            && self.zombies == 0
+            && self.vram_live == 0
+            && self.gtt_live == 0
+            && self.system_pages == 0
     }
 }
 
@@ -201,11 +208,12 @@ impl fmt::Display for LeakReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} BOs, {} zombies, {} VRAM and {} GTT allocations left",
+            "{} BOs, {} zombies, {} VRAM and {} GTT allocations, {} system pages left",
             self.bos.len(),
             self.zombies,
             self.vram_live,
-            self.gtt_live
+            self.gtt_live,
+            self.system_pages
         )?;
         for b in &self.bos {
             write!(f, "; BO {} ({} bytes, {:?})", b.id, b.size, b.domain)?;
@@ -754,10 +762,12 @@ impl Device {
         report
     }
 
-    /// What is still allocated: live BO handles, zombies, and live manager
-    /// allocations.
+    /// What is still allocated: live BO handles, zombies, live manager allocations
+    /// and system pages. Gives TTM's page cache back to system memory first, so that
+    /// only pages owned by live BOs count.
     #[must_use]
     pub fn leak_report(&self) -> LeakReport {
+        self.ttm.pool().shrink();
         let mut bos: Vec<LeakedBo> = self
             .metas()
             .into_iter()
@@ -776,6 +786,7 @@ impl Device {
             zombies: self.ttm.n_deleted(),
             vram_live: self.vram.live_count(),
             gtt_live: self.gtt.live_count(),
+            system_pages: self.hw.sysmem().allocated_pages(),
         }
     }
 }

@@ -255,6 +255,26 @@ fn cpu_access_moves_invisible_bos_and_respects_no_cpu_access() {
     pinned.unpin().unwrap();
     pinned.unpin().unwrap();
     assert!(matches!(pinned.unpin(), Err(Error::InvalidArgument(_))));
+    // A BO pinned outside the window cannot be reached by the CPU (amdgpu: SIGBUS).
+    let stuck = dev
+        .bo_create(&BoParam::new(64 * KIB, Domains::VRAM))
+        .unwrap();
+    // Put it above the window through TTM directly (pages [1024, end) of VRAM).
+    let above = pddgpu_ttm::Placement::new(vec![
+        pddgpu_ttm::Place::new(MemType::VRAM).with_range(1024, 0)
+    ]);
+    stuck
+        .ttm_bo()
+        .reserve()
+        .validate(&above, &mut pddgpu_ttm::OperationCtx::new())
+        .unwrap();
+    stuck.pin(Domains::VRAM).unwrap();
+    assert!(matches!(stuck.gpu_offset(), Some(pddgpu::hw::DevAddr::Vram(a)) if a >= 4 * MIB));
+    let e = stuck.cpu_read(0, &mut buf).unwrap_err();
+    assert_eq!(e.errno(), 14, "{e:?}");
+    stuck.unpin().unwrap();
+    stuck.cpu_read(0, &mut buf).unwrap();
+    assert_eq!(buf, [0; 11]);
     dev.check().unwrap();
 }
 
