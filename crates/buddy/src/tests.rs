@@ -821,3 +821,58 @@ fn per_order_used_counts() {
     free_all(&mut mm, b);
     assert_eq!(mm.n_used_blocks(10), 0);
 }
+
+#[test]
+fn larger_chunks_and_appending_variants() {
+    let mut mm = BuddyAllocator::new(3 * M + 100 * K, 64 * K).unwrap();
+    assert_eq!(mm.size(), 3 * M + 64 * K, "rounded down to the chunk");
+    assert_eq!(
+        mm.roots().collect::<Vec<_>>(),
+        [(0, 2 * M), (2 * M, M), (3 * M, 64 * K)]
+    );
+    assert_eq!(mm.max_order(), 5);
+    expect_fail(&mut mm, Error::InvalidArgument, |mm| {
+        mm.alloc_blocks(0, 3 * M, 32 * K, 64 * K, NONE)
+    });
+    let mut list = mm.alloc_blocks(0, 3 * M, 64 * K, 64 * K, NONE).unwrap();
+    assert_eq!(
+        spans(&list),
+        [(3 * M, 64 * K)],
+        "best fit: the order-0 root"
+    );
+    // Appending keeps what the caller had; a failure leaves the list untouched.
+    mm.alloc_blocks_into(0, 3 * M, 192 * K, 64 * K, AllocFlags::RANGE, &mut list)
+        .unwrap();
+    assert_eq!(
+        spans(&list),
+        [(3 * M, 64 * K), (0, 128 * K), (128 * K, 64 * K)]
+    );
+    let before = spans(&list);
+    let big = BuddyRequest::new(4 * M, 64 * K).unwrap();
+    assert_eq!(mm.alloc_into(&big, &mut list), Err(Error::InvalidArgument));
+    let huge = BuddyRequest::new(3 * M, 64 * K).unwrap();
+    assert_eq!(mm.alloc_into(&huge, &mut list), Err(Error::NoSpace));
+    assert_eq!(spans(&list), before);
+    mm.check().unwrap();
+    // free_list empties the vector and keeps its capacity.
+    let cap = list.capacity();
+    mm.free_list(&mut list, FreeFlags::CLEARED).unwrap();
+    assert!(list.is_empty() && list.capacity() == cap);
+    assert_eq!((mm.avail(), mm.clear_avail()), (mm.size(), 256 * K));
+    mm.check().unwrap();
+    let mut line = String::new();
+    let top = mm
+        .alloc(
+            &BuddyRequest::new(64 * K, 64 * K)
+                .unwrap()
+                .window(Window::TopDown),
+        )
+        .unwrap();
+    mm.block_print(&top[0], &mut line).unwrap();
+    // Plain requests prefer dirty memory: the top of the dirty 1 MiB root, not the
+    // clear 64 KiB root above it.
+    assert_eq!(line, "0x00000000002f0000-0x0000000000300000: 65536\n");
+    assert!(!top[0].is_clear());
+    free_all(&mut mm, top);
+    assert!(dump(&mm).starts_with("chunk_size: 64KiB, total: 3MiB, free: 3MiB, clear_free: 0MiB\n"));
+}
