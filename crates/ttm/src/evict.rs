@@ -122,11 +122,16 @@ impl ReservedBo<'_> {
         Ok(true)
     }
 
-    /// Evicts the BO to its driver-chosen placement (`ttm_bo_evict`).
+    /// Evicts the BO to its driver-chosen placement (`ttm_bo_evict`); a BO without
+    /// resource is left alone.
     ///
     /// # Errors
-    /// As [`ReservedBo::validate`]; the BO keeps its resource on error.
+    /// [`Error::InvalidArgument`] for a pinned BO; otherwise as
+    /// [`ReservedBo::validate`]. The BO keeps its resource on error.
     pub fn evict(&mut self, ctx: &mut OperationCtx) -> Result<()> {
+        if self.state.pin_count > 0 {
+            return Err(Error::InvalidArgument);
+        }
         let info = self.info();
         let Some(res) = self.state.resource.as_ref() else {
             return Ok(());
@@ -199,7 +204,10 @@ impl Device {
             state,
             bump: false,
         };
-        if bo.state.resource.as_ref().map(Resource::id) != Some(item.res_id) {
+        // Moved or pinned since the LRU entry was read: pass over it.
+        if bo.state.resource.as_ref().map(Resource::id) != Some(item.res_id)
+            || bo.state.pin_count > 0
+        {
             return Ok(());
         }
         if core.is_deleted() {

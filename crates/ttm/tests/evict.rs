@@ -287,6 +287,10 @@ fn evict_all_empties_a_manager_except_pinned() {
     let b = make(&s, 8 * KIB, &vram(), 2);
     let p = make(&s, 8 * KIB, &vram(), 3);
     p.reserve().pin().unwrap();
+    assert_eq!(
+        p.reserve().evict(&mut OperationCtx::new()),
+        Err(Error::InvalidArgument)
+    );
     s.dev.evict_all(MemType::VRAM).unwrap();
     assert_eq!(where_is(&a), Some((MemType::TT, 0)));
     assert_eq!(where_is(&b), Some((MemType::TT, 2)));
