@@ -191,20 +191,13 @@ impl HostMap {
     fn write_back(&self) -> Result<(), Errno> {
         self.mapping
             .write(0, self.buf.bytes())
-            .map_err(|e| errno_of_gem(&e))
+            .map_err(|e| errno_of_gem(self.mapping.object().bo().device(), &e))
     }
 }
 
-/// The errno of a GEM error, without a file at hand (a no-space is `ENOMEM`).
-fn errno_of_gem(e: &pddgpu::gem::Error) -> Errno {
-    match e {
-        pddgpu::gem::Error::Device(d) => Errno::from_raw_os_error(match d {
-            pddgpu::device::Error::NoSpace(_) => Errno::NOMEM.raw_os_error(),
-            d => d.errno(),
-        }),
-        pddgpu::gem::Error::Uapi(u) => u.errno(),
-        _ => Errno::INVAL,
-    }
+/// The errno a client of `dev` sees for a GEM error.
+fn errno_of_gem(dev: &Device, e: &pddgpu::gem::Error) -> Errno {
+    e.errno_with(dev.config().propagate_enospc)
 }
 
 fn file(fd: c_int) -> Result<Arc<File>, Errno> {
@@ -267,7 +260,7 @@ pub unsafe extern "C" fn pddgpu_open(cfg: *const pddgpu_config) -> c_int {
         };
         let dev =
             Device::new(c.to_device_config()?).map_err(|e| Errno::from_raw_os_error(e.errno()))?;
-        let f = File::open(&dev).map_err(|e| errno_of_gem(&e))?;
+        let f = File::open(&dev).map_err(|e| errno_of_gem(&dev, &e))?;
         install(f)
     })
 }
@@ -281,7 +274,7 @@ pub unsafe extern "C" fn pddgpu_open(cfg: *const pddgpu_config) -> c_int {
 pub extern "C" fn pddgpu_open_file(fd: c_int) -> c_int {
     boundary(-1, || {
         let dev = Arc::clone(file(fd)?.device());
-        let f = File::open(&dev).map_err(|e| errno_of_gem(&e))?;
+        let f = File::open(&dev).map_err(|e| errno_of_gem(&dev, &e))?;
         install(f)
     })
 }

@@ -24,18 +24,15 @@ use std::sync::OnceLock;
 const INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
 const C_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c");
 
-/// The static library cargo built next to this test binary (`<target>/<profile>/`),
-/// falling back to the hashed copy in `deps/`.
+/// The static library cargo built for this test run: the newest `libpddgpu_ffi*.a` in
+/// `deps/` next to this test binary, else the copy in `<target>/<profile>/` (which a
+/// plain `cargo build` may have left older).
 fn static_lib() -> PathBuf {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
         let deps = exe.parent().unwrap();
         let profile = deps.parent().unwrap();
-        let direct = profile.join("libpddgpu_ffi.a");
-        if direct.exists() {
-            return direct;
-        }
         let mut found: Vec<PathBuf> = std::fs::read_dir(deps)
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -48,6 +45,7 @@ fn static_lib() -> PathBuf {
         found.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
         found
             .pop()
+            .or_else(|| Some(profile.join("libpddgpu_ffi.a")).filter(|p| p.exists()))
             .unwrap_or_else(|| panic!("libpddgpu_ffi.a not found in {}", profile.display()))
     })
     .clone()

@@ -197,7 +197,12 @@ impl GemObject {
     /// `GEM_OP` `PIN`.
     fn user_pin(&self, domains: Domains) -> Result<()> {
         let mut cpu = self.cpu.lock();
-        let pins = cpu.user_pins.checked_add(1).ok_or(Error::NotPinned)?;
+        let pins = cpu
+            .user_pins
+            .checked_add(1)
+            .ok_or(crate::device::Error::InvalidArgument(
+                "pin count would overflow",
+            ))?;
         self.bo.pin(domains)?;
         cpu.user_pins = pins;
         Ok(())
@@ -230,6 +235,14 @@ impl Drop for GemObject {
 
 // ---------------------------------------------------------------------------------
 // Files.
+
+/// Opens a new client of `dev`; the same as [`File::open`].
+///
+/// # Errors
+/// As [`File::open`].
+pub fn open(dev: &Arc<Device>) -> Result<File> {
+    File::open(dev)
+}
 
 /// Opening files on a device: `dev.open()`.
 pub trait OpenFile {

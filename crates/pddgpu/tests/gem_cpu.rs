@@ -183,3 +183,47 @@ fn info_reports_exact_heaps() {
     f.gem_close(hv).unwrap();
     assert_eq!(f.info(InfoQuery::Memory).unwrap().vram.heap_usage, 3 * MIB);
 }
+
+#[test]
+fn zeroing_is_skipped_exactly_when_the_blocks_are_clear() {
+    let dev = device();
+    let f = open(&dev);
+    let size = 256 * KIB;
+    let cpu = CreateFlags::CPU_ACCESS_REQUIRED;
+    let filled = || dev.get_stats().copy.bytes_filled;
+    // Dirty memory: released without a wipe, then taken again; it must be zeroed.
+    let a = create(&f, size, Domains::VRAM, cpu);
+    let at = f.gem_info(a).unwrap().gpu_offset;
+    f.map(a)
+        .unwrap()
+        .write(0, &pattern(5, size as usize))
+        .unwrap();
+    f.gem_close(a).unwrap();
+    let before = filled();
+    let b = create(&f, size, Domains::VRAM, cpu);
+    assert_eq!(f.gem_info(b).unwrap().gpu_offset, at);
+    assert_eq!(filled() - before, size, "dirty blocks are zeroed");
+    let mut got = vec![0xffu8; size as usize];
+    f.map(b).unwrap().read(0, &mut got).unwrap();
+    assert!(got.iter().all(|&x| x == 0));
+    f.gem_close(b).unwrap();
+    // Wiped memory comes back clear: a VRAM_CLEARED object there needs no zeroing.
+    let w = create(
+        &f,
+        size,
+        Domains::VRAM,
+        cpu | CreateFlags::VRAM_WIPE_ON_RELEASE,
+    );
+    assert_eq!(f.gem_info(w).unwrap().gpu_offset, at);
+    f.map(w)
+        .unwrap()
+        .write(0, &pattern(6, size as usize))
+        .unwrap();
+    f.gem_close(w).unwrap();
+    let before = filled();
+    let c = create(&f, size, Domains::VRAM, cpu | CreateFlags::VRAM_CLEARED);
+    assert_eq!(f.gem_info(c).unwrap().gpu_offset, at);
+    assert_eq!(filled(), before, "clear blocks are not zeroed again");
+    f.map(c).unwrap().read(0, &mut got).unwrap();
+    assert!(got.iter().all(|&x| x == 0));
+}

@@ -75,8 +75,11 @@ pub enum Error {
 
 impl Error {
     /// The errno of this error on a device that does (`propagate_enospc`) or does not
-    /// report a failed placement as `ENOSPC`.
-    pub(crate) fn errno_with(&self, propagate_enospc: bool) -> Errno {
+    /// report a failed placement as `ENOSPC` (see
+    /// [`DeviceConfig::propagate_enospc`](crate::device::DeviceConfig::propagate_enospc));
+    /// [`File::errno`](super::File::errno) passes its device's setting.
+    #[must_use]
+    pub fn errno_with(&self, propagate_enospc: bool) -> Errno {
         match self {
             Self::Uapi(e) => e.errno(),
             Self::NoEntry { .. } => Errno::NOENT,
