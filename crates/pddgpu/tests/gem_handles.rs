@@ -184,3 +184,21 @@ fn mmap_offsets_are_per_object_and_revoked_on_close() {
         Err(Error::BadMmapRange { .. })
     ));
 }
+
+#[test]
+fn shutdown_refuses_new_files_and_objects_but_close_works() {
+    let dev = device();
+    let f = open(&dev);
+    let hd = create(&f, 64 * KIB, Domains::GTT, CreateFlags::empty());
+    let report = dev.shutdown();
+    assert_eq!(report.bos.len(), 1);
+    let e = pddgpu::gem::open(&dev).unwrap_err();
+    assert_eq!(f.errno(&e), Errno::NODEV);
+    let req = pddgpu::uapi::GemCreate::new(4096, 0, Domains::GTT, CreateFlags::empty()).unwrap();
+    let e = f.gem_create(&req).unwrap_err();
+    assert_eq!(f.errno(&e), Errno::NODEV);
+    assert_eq!(f.handles(), vec![hd]);
+    f.gem_close(hd).unwrap();
+    assert!(dev.leak_report().is_empty());
+    assert_eq!(usage(&dev), (0, 0));
+}
