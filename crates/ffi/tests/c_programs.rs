@@ -13,6 +13,8 @@
 //!   domain, oversize, no space, foreign/stale/zero handle, unknown ioctl, non-DRM
 //!   request, NULL argument, bad fd, bad config; nothing changes.
 //! - `two_fds_do_not_share_handles`: two clients of one device, exact INFO numbers.
+//! - `config_layout_matches_rust`: `struct pddgpu_config` as C and Rust lay it out.
+//! - `header_is_strict_c99_and_cxx11`: the headers alone under `-Wpedantic -Werror`.
 
 // Test code: a failed unwrap fails the test with its location.
 #![allow(clippy::unwrap_used)]
@@ -128,4 +130,42 @@ fn config_layout_matches_rust() {
         offset_of!(pddgpu_config, pad),
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout), want);
+}
+
+/// `pddgpu.h` (with `pddgpu_drm.h`) on its own is strict C99 and C++11, alias included.
+#[test]
+fn header_is_strict_c99_and_cxx11() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_programs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = "#define PDDGPU_DRMIOCTL_ALIAS\n#include \"pddgpu.h\"\n#include \"pddgpu.h\"\n\
+               int use(int fd, struct drm_pddgpu_gem_create *c);\n\
+               int use(int fd, struct drm_pddgpu_gem_create *c)\n\
+               { return drmIoctl(fd, DRM_IOCTL_PDDGPU_GEM_CREATE, c); }\n";
+    for (compiler, var, ext, std) in [
+        ("cc", "CC", "c", "-std=c99"),
+        ("c++", "CXX", "cpp", "-std=c++11"),
+    ] {
+        let file = dir.join(format!("header_only.{ext}"));
+        std::fs::write(&file, src).unwrap();
+        let cmd = std::env::var_os(var).unwrap_or_else(|| compiler.into());
+        let output = Command::new(&cmd)
+            .args([
+                std,
+                "-Wall",
+                "-Wextra",
+                "-Wpedantic",
+                "-Werror",
+                "-fsyntax-only",
+            ])
+            .arg("-I")
+            .arg(INCLUDE)
+            .arg(&file)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        assert!(
+            output.status.success(),
+            "{std}:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

@@ -682,6 +682,15 @@ impl Drop for File {
     }
 }
 
+// Files, mappings and exports move between threads and are shared by them.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<File>();
+    send_sync::<Mapping>();
+    send_sync::<DmaBuf>();
+    send_sync::<GemObject>();
+};
+
 // ---------------------------------------------------------------------------------
 // Exports and mappings.
 
