@@ -1,0 +1,43 @@
+//! # `pddgpu`, the command
+//!
+//! DOC: Overview
+//!
+//! The `pddgpu` binary drives the pddgpu stack from the command line. This library holds
+//! everything the subcommands are made of, each part independent of the others and of
+//! the driver, so it can be tested on its own:
+//!
+//! - [`bench`]: `pddgpu bench`, the allocator workloads of `BASELINE.md` (through
+//!   `pddgpu-bench`, the same code as the criterion benches) as a table next to the Linux
+//!   C figures, and the `--json` report; [`compare`] adds columns for the
+//!   `offset-allocator` and `range-alloc` crates where a workload fits them.
+//! - [`scenario`]: the TOML scenario files of `pddgpu run` (`scenarios/*.toml`), their
+//!   schema and validation; `scenarios/default.toml` is built in.
+//! - [`report`]: the run report (operations, create latency percentiles, evictions,
+//!   bytes moved, peak usage, end-state fragmentation, integrity verdict), its JSON
+//!   schema and the text summary.
+//! - [`map_svg`]: the SVG picture of the VRAM and GTT maps from a plain
+//!   [`map_svg::MemoryMapSnapshot`].
+//! - [`progress`]: progress bars, hidden when stdout is not a terminal.
+//!
+//! Cost: `bench` runs each workload `--reps` times; the largest, B1, allocates and frees
+//! 4 M blocks (about 0.5 s and 400 MB of block metadata per repetition on pddgpu's
+//! buddy allocator). Everything else is linear in its input.
+//!
+//! Locking: nothing here is shared between threads; the benchmark workloads run one at a
+//! time on the calling thread so they do not disturb each other's timings.
+//!
+//! Errors: [`error::CliError`] carries the Linux errno of each failure
+//! ([`error::CliError::errno`]); the binary prints the message and exits with status 1
+//! (usage errors exit with clap's status 2).
+
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod compare;
+pub mod error;
+pub mod map_svg;
+pub mod progress;
+pub mod report;
+pub mod scenario;
+
+pub use error::{CliError, Result};

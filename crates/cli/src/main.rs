@@ -1,0 +1,104 @@
+//! `pddgpu`: the command-line front end of the pddgpu stack (see the `pddgpu_cli` docs).
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use pddgpu_cli::bench::{self, BenchPlan, BenchReport, WorkloadId};
+use pddgpu_cli::progress::Progress;
+use pddgpu_cli::{CliError, Result};
+
+/// Drive the pddgpu GPU memory-management stack on a simulated device.
+#[derive(Debug, Parser)]
+#[command(name = "pddgpu", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the allocator workloads of BASELINE.md and compare with the Linux C figures.
+    ///
+    /// Every workload (B1 alloc, B1 free, B2-B6, B4hi, B5t, M1-M4) runs --reps times on a
+    /// fresh allocator; the table shows the median and minimum ns/op, the Linux median
+    /// from BASELINE.md and the ratio (ours / Linux; below 1 is faster).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Run only these workloads (comma separated, e.g. `B2,M1`; `B1` means both B1
+    /// phases). Also accepts the scaling variants B4x1G, B4x64G and M3x16.
+    #[arg(long, value_name = "ID[,ID]")]
+    only: Option<String>,
+
+    /// Repetitions per workload (the median is reported).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    reps: u32,
+
+    /// Also write the results as JSON: {"workloads": [{"id", "ns_per_op_median",
+    /// "ns_per_op_min", "ops", "failures"}, ...]}.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Add columns for the offset-allocator and range-alloc crates on the workloads they
+    /// can express (B1 and B2, B3, M1; see the pddgpu-cli `compare` module docs).
+    #[arg(long)]
+    compare: bool,
+
+    /// List the workload ids and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench_cmd(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pddgpu: {e} (errno {})", e.errno());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench_cmd(args: &BenchArgs) -> Result<()> {
+    if args.list {
+        for w in WorkloadId::all() {
+            let linux = w
+                .linux_ns_per_op()
+                .map_or_else(|| "-".to_owned(), |l| format!("{l:.1}"));
+            println!("{:<8} {:>8}  {}", w.id(), linux, w.describe());
+        }
+        return Ok(());
+    }
+    let workloads = match &args.only {
+        Some(list) => bench::parse_selection(list)?,
+        None => bench::BASELINE.to_vec(),
+    };
+    let reps = usize::try_from(args.reps)
+        .map_err(|_| CliError::InvalidArgument(format!("--reps {}", args.reps)))?;
+    let plan = BenchPlan {
+        workloads,
+        reps,
+        compare: args.compare,
+    };
+    let progress = Progress::new(plan.total_runs(), "bench");
+    let measurements = plan.run(|id| {
+        progress.set_message(id);
+        progress.inc(1);
+    });
+    progress.finish();
+    print!("{}", bench::render_table(&measurements, reps, args.compare));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&BenchReport::new(&measurements))?;
+        fs::write(path, json + "\n").map_err(|e| CliError::io(path, e))?;
+    }
+    Ok(())
+}
