@@ -111,7 +111,7 @@ fn churn(
     let t = Instant::now();
     let failures = churn_phase(&mut mm, &mut rng, &mut live, mode, aligned);
     let elapsed = t.elapsed();
-    let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
+    let cpu = cpu_between(cpu0, thread_cpu());
     for n in live {
         mm.remove(n).expect("own node");
     }
@@ -190,7 +190,7 @@ fn restricted(name: &'static str, range: u64) -> (WorkloadResult, Option<Duratio
     let t = Instant::now();
     let failures = restricted_phase(&mut mm, &mut rng, &mut held);
     let elapsed = t.elapsed();
-    let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
+    let cpu = cpu_between(cpu0, thread_cpu());
     live.extend(held);
     for n in live {
         mm.remove(n).expect("own node");
@@ -240,7 +240,7 @@ fn scan_evict(name: &'static str) -> (WorkloadResult, Option<Duration>) {
     let t = Instant::now();
     let failures = scan_evict_phase(&mut mm, &mut lru);
     let elapsed = t.elapsed();
-    let cpu = cpu0.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
+    let cpu = cpu_between(cpu0, thread_cpu());
     for n in lru {
         mm.remove(n).expect("own node");
     }
@@ -295,6 +295,13 @@ fn scan_evict_phase(mm: &mut Mm, lru: &mut VecDeque<Node>) -> u64 {
         }
     }
     failures
+}
+
+/// The CPU time between two readings; `None` if either is missing or the clock did not
+/// advance (schedstat is updated at scheduler events, too coarse for a few milliseconds).
+fn cpu_between(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    let d = b?.checked_sub(a?)?;
+    (!d.is_zero()).then_some(d)
 }
 
 /// CPU time consumed so far by the calling thread, if the kernel exposes it.
