@@ -83,6 +83,39 @@ pub const MMAP_OFFSET_START: u64 = 1 << 32;
 /// concurrent pin moved it between the move and the map pin.
 const MAP_TRIES: usize = 4;
 
+/// Hasher for the integer keys of the file tables (handles, object ids): one
+/// multiply by a 64-bit odd constant (Fibonacci hashing). The keys are dense counters
+/// from this module, not attacker-chosen, so SipHash's flood resistance buys nothing
+/// and costs a large part of a create + close.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl core::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // The high bits feed hashbrown's control bytes, so mix the key into them.
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
+    }
+}
+
+/// A hash map keyed by handles or object ids.
+type IdMap<K, V> = HashMap<K, V, core::hash::BuildHasherDefault<IdHasher>>;
+
 /// Source of device-unique object ids (keys of the per-file import table).
 static NEXT_OBJECT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -275,13 +308,13 @@ pub struct File {
 struct FileInner {
     /// The next handle value to hand out (handles are never reused).
     next_handle: u32,
-    handles: HashMap<u32, Arc<GemObject>>,
+    handles: IdMap<u32, Arc<GemObject>>,
     /// Object id → its handle here (one handle per object per file, as PRIME import).
-    by_object: HashMap<u64, u32>,
+    by_object: IdMap<u64, u32>,
     /// Fake mmap offset → object id, for objects `GEM_MMAP` was called on.
     mmap: BTreeMap<u64, u64>,
     /// Object id → fake mmap offset.
-    offsets: HashMap<u64, u64>,
+    offsets: IdMap<u64, u64>,
     /// The next fake mmap offset to hand out.
     next_offset: u64,
 }
