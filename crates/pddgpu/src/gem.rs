@@ -45,6 +45,36 @@
 //! objects never show a previous owner's bytes: the BO layer zeroes new VRAM unless the
 //! buddy allocator says the blocks are clear, and system pages come zeroed.
 //!
+//! # Examples
+//! ```
+//! use pddgpu::gem::OpenFile;
+//! use pddgpu::uapi::{CreateFlags, Domains, GemCreate};
+//! use pddgpu::{Device, DeviceConfig};
+//!
+//! let dev = Device::new(DeviceConfig::default())?;
+//! let (a, b) = (dev.open()?, dev.open()?);
+//! let req = GemCreate::new(64 << 10, 0, Domains::VRAM, CreateFlags::empty())?;
+//! let handle = a.gem_create(&req)?;
+//! assert_eq!(handle.get(), 1);
+//! {
+//!     let map = a.map(handle)?; // moved into the CPU-visible window, pinned there
+//!     map.write(0, b"hello")?;
+//! } // unmapped: the pin is gone
+//!
+//! // Handles are per file; sharing goes through an export.
+//! assert!(b.gem_info(handle).is_err());
+//! let buf = a.export(handle)?;
+//! let in_b = b.import(&buf)?;
+//! drop(buf);
+//! a.gem_close(handle)?;
+//! let mut got = [0u8; 5];
+//! b.map(in_b)?.read(0, &mut got)?;
+//! assert_eq!(&got, b"hello");
+//! b.gem_close(in_b)?; // the last reference: the BO is destroyed
+//! assert_eq!(dev.mem_info().vram_used, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Costs
 //! Handle lookups are O(1) (hash map); mmap-offset lookups O(log n) in the file's
 //! mapped objects. Creation and CPU access cost what the BO layer's do.
