@@ -46,7 +46,6 @@ mod recover;
 mod resource;
 #[cfg(test)]
 mod tests;
-mod ttm;
 
 pub use resource::{GttResource, INVALID_OFFSET};
 

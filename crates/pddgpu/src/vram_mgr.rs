@@ -60,7 +60,6 @@ mod reserve;
 mod resource;
 #[cfg(test)]
 mod tests;
-mod ttm;
 
 pub use resource::{VramBlock, VramResource};
 
