@@ -175,7 +175,8 @@ impl Request {
 /// # Invariants
 /// - Slot 0 is the head sentinel; the address list is circular through it, ascending.
 /// - A node's `hole_size` is the gap to the next node (or the range end); it is non-zero
-///   iff the node is in the size tree and on the hole stack.
+///   iff the node is in the size index (a bucket or the size treap), in the address
+///   tree and on the hole stack.
 /// - The address tree holds exactly the slots with a hole (the head included), with
 ///   `max_hole` correct per subtree.
 /// - `used` is the sum of node sizes; `n_nodes` their number.
