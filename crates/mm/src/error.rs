@@ -29,20 +29,21 @@ pub enum Error {
 }
 
 impl Error {
-    /// The Linux errno of this error, negated as kernel functions return it
-    /// (`-EINVAL` = -22, `-ENOSPC` = -28, `-EBUSY` = -16, `-ENOMEM` = -12).
+    /// The Linux errno of this error, as a positive number like the other pddgpu
+    /// crates (`EINVAL` = 22, `ENOSPC` = 28, `EBUSY` = 16, `ENOMEM` = 12); kernel-style
+    /// callers negate it.
     ///
     /// # Examples
     /// ```
-    /// assert_eq!(pddgpu_mm::Error::NoSpace.errno(), -28);
+    /// assert_eq!(pddgpu_mm::Error::NoSpace.errno(), 28);
     /// ```
     #[must_use]
     pub const fn errno(self) -> i32 {
         match self {
-            Self::InvalidArgument => -22,
-            Self::NoSpace => -28,
-            Self::Busy => -16,
-            Self::OutOfMemory => -12,
+            Self::InvalidArgument => 22,
+            Self::NoSpace => 28,
+            Self::Busy => 16,
+            Self::OutOfMemory => 12,
         }
     }
 }

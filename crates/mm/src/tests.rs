@@ -80,9 +80,10 @@ fn insert_rejects_bad_requests() {
         expect_insert_fail(&mut mm, Error::NoSpace, (10, 0, 0, 100, 200, mode));
         expect_insert_fail(&mut mm, Error::NoSpace, (10, 0, 0, 0, 9, mode));
     }
-    assert_eq!(Error::InvalidArgument.errno(), -22);
-    assert_eq!(Error::Busy.errno(), -16);
-    assert_eq!(Error::OutOfMemory.errno(), -12);
+    assert_eq!(Error::InvalidArgument.errno(), 22);
+    assert_eq!(Error::NoSpace.errno(), 28);
+    assert_eq!(Error::Busy.errno(), 16);
+    assert_eq!(Error::OutOfMemory.errno(), 12);
 }
 
 // --- exact placements ----------------------------------------------------------------------
