@@ -690,7 +690,7 @@ impl Mm {
             color_adjust: None,
         };
         mm.slots[HEAD as usize].hole_size = size;
-        tree::insert::<AddrTree>(&mut mm.slots, &mut mm.addr_root, HEAD);
+        tree::addr_insert(&mut mm.slots, &mut mm.addr_root, HEAD);
         mm.index_hole(HEAD);
         Ok(mm)
     }
@@ -924,7 +924,7 @@ impl Mm {
             }
             (false, false) => {
                 self.slots[prev as usize].hole_size = merged;
-                tree::insert::<AddrTree>(&mut self.slots, &mut self.addr_root, prev);
+                tree::addr_insert(&mut self.slots, &mut self.addr_root, prev);
             }
         }
         self.index_hole(prev);

@@ -268,6 +268,40 @@ pub(crate) fn addr_insert_after(slots: &mut [Slot], root: &mut u32, after: u32, 
     }
 }
 
+/// Inserts node `i` (its hole already set) into the address tree by a descent on its
+/// end address; the generic [`insert`] with the key read once.
+pub(crate) fn addr_insert(slots: &mut [Slot], root: &mut u32, i: u32) {
+    slots[i as usize].addr = Links::NONE;
+    slots[i as usize].max_hole = slots[i as usize].hole_size;
+    let key = slots[i as usize].end();
+    let mut parent = NIL;
+    let mut t = *root;
+    let mut go_left = false;
+    while t != NIL {
+        parent = t;
+        let s = &slots[t as usize];
+        go_left = key < s.end();
+        t = if go_left { s.addr.left } else { s.addr.right };
+    }
+    slots[i as usize].addr.parent = parent;
+    if parent == NIL {
+        *root = i;
+    } else if go_left {
+        slots[parent as usize].addr.left = i;
+    } else {
+        slots[parent as usize].addr.right = i;
+    }
+    propagate(slots, parent);
+    let pi = prio(slots, i);
+    loop {
+        let p = slots[i as usize].addr.parent;
+        if p == NIL || prio(slots, p) >= pi {
+            break;
+        }
+        rotate_up::<AddrTree>(slots, root, i);
+    }
+}
+
 /// Puts `new` (not in the tree) exactly where `old` is (in the tree) and takes `old`
 /// out: the caller guarantees that no key lies between theirs, so the order holds; the
 /// priority moves along, so the heap order holds. Then recomputes `new`'s augmentation
