@@ -34,6 +34,10 @@ pub enum CliError {
         /// What the OS said.
         source: io::Error,
     },
+    /// The driver failed in a way the command cannot report as a result (a client could
+    /// not open its file, a client thread panicked).
+    #[error("driver: {0}")]
+    Driver(String),
     /// Serialising a report failed.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -54,6 +58,7 @@ impl CliError {
                 _ => source.raw_os_error().unwrap_or(EIO),
             },
             Self::Json(_) => EINVAL,
+            Self::Driver(_) => EIO,
         }
     }
 

@@ -18,6 +18,8 @@
 //! - [`map_svg`]: the SVG picture of the VRAM and GTT maps from a plain
 //!   [`map_svg::MemoryMapSnapshot`].
 //! - [`progress`]: progress bars, hidden when stdout is not a terminal.
+//! - [`stress`]: `pddgpu stress`, the seed-004 test (threads × create/close through the
+//!   public GEM `File` API) with the device's invariant and leak checks.
 //!
 //! Cost: `bench` runs each workload `--reps` times; the largest, B1, allocates and frees
 //! 4 M blocks (about 0.5 s and 400 MB of block metadata per repetition on pddgpu's
@@ -39,5 +41,6 @@ pub mod map_svg;
 pub mod progress;
 pub mod report;
 pub mod scenario;
+pub mod stress;
 
 pub use error::{CliError, Result};

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use pddgpu_cli::bench::{self, BenchPlan, BenchReport, WorkloadId};
 use pddgpu_cli::progress::Progress;
+use pddgpu_cli::scenario::ByteSize;
+use pddgpu_cli::stress::{self, StressConfig};
 use pddgpu_cli::{CliError, Result};
 
 /// Drive the pddgpu GPU memory-management stack on a simulated device.
@@ -25,6 +27,46 @@ enum Command {
     /// fresh allocator; the table shows the median and minimum ns/op, the Linux median
     /// from BASELINE.md and the ratio (ours / Linux; below 1 is faster).
     Bench(BenchArgs),
+    /// The seed-004 concurrency test: threads x create/close through the GEM API.
+    ///
+    /// Each thread opens its own file on one simulated device and creates and closes
+    /// small BOs (4 KiB-256 KiB, VRAM, GTT or either). At the end the device's
+    /// invariants are checked, usage must be zero and the leak report empty; the exit
+    /// status is 1 if any check fails.
+    Stress(StressArgs),
+}
+
+#[derive(Debug, Args)]
+struct StressArgs {
+    /// Client threads, each with its own file.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    threads: u32,
+
+    /// Create + close rounds per thread.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    iterations: u32,
+
+    /// VRAM size (e.g. `4GiB`).
+    #[arg(long, value_name = "SIZE", default_value = "4 GiB", value_parser = parse_size)]
+    vram: ByteSize,
+
+    /// CPU-visible VRAM window.
+    #[arg(long, value_name = "SIZE", default_value = "256 MiB", value_parser = parse_size)]
+    visible: ByteSize,
+
+    /// GTT size.
+    #[arg(long, value_name = "SIZE", default_value = "8 GiB", value_parser = parse_size)]
+    gtt: ByteSize,
+
+    /// Seed of the size and domain draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn parse_size(s: &str) -> std::result::Result<ByteSize, String> {
+    ByteSize::parse(s)
 }
 
 #[derive(Debug, Args)]
@@ -57,10 +99,11 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Bench(args) => bench_cmd(&args),
+        Command::Bench(args) => bench_cmd(&args).map(|()| ExitCode::SUCCESS),
+        Command::Stress(args) => stress_cmd(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("pddgpu: {e} (errno {})", e.errno());
             ExitCode::FAILURE
@@ -101,4 +144,21 @@ fn bench_cmd(args: &BenchArgs) -> Result<()> {
         fs::write(path, json + "\n").map_err(|e| CliError::io(path, e))?;
     }
     Ok(())
+}
+
+fn stress_cmd(args: &StressArgs) -> Result<ExitCode> {
+    let out = stress::run(StressConfig {
+        threads: args.threads,
+        iterations: args.iterations,
+        vram: args.vram.0,
+        visible: args.visible.0,
+        gtt: args.gtt.0,
+        seed: args.seed,
+    })?;
+    print!("{}", out.render_text());
+    Ok(if out.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
