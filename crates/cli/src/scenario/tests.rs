@@ -203,6 +203,10 @@ fn validation_names_the_offending_field() {
         granule: ByteSize(4096),
     };
     expect_invalid(&s, "kind[0].size");
+    assert_eq!(
+        s.validate().unwrap_err().to_string(),
+        "scenario field `kind[0].size`: min 8 KiB is larger than max 4 KiB"
+    );
     let mut s = base.clone();
     s.kinds[0].size = SizeDist::Uniform {
         min: ByteSize(4096),
