@@ -18,6 +18,8 @@
 //! - [`map_svg`]: the SVG picture of the VRAM and GTT maps from a plain
 //!   [`map_svg::MemoryMapSnapshot`].
 //! - [`progress`]: progress bars, hidden when stdout is not a terminal.
+//! - [`run`]: `pddgpu run`, a scenario's clients on threads through the public GEM
+//!   `File` API, producing the [`report::RunReport`].
 //! - [`stress`]: `pddgpu stress`, the seed-004 test (threads × create/close through the
 //!   public GEM `File` API) with the device's invariant and leak checks.
 //!
@@ -40,6 +42,7 @@ pub mod error;
 pub mod map_svg;
 pub mod progress;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod stress;
 

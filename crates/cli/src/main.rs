@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use pddgpu_cli::bench::{self, BenchPlan, BenchReport, WorkloadId};
 use pddgpu_cli::progress::Progress;
-use pddgpu_cli::scenario::ByteSize;
+use pddgpu_cli::scenario::{ByteSize, Overrides, Scenario};
 use pddgpu_cli::stress::{self, StressConfig};
 use pddgpu_cli::{CliError, Result};
 
@@ -27,6 +27,14 @@ enum Command {
     /// fresh allocator; the table shows the median and minimum ns/op, the Linux median
     /// from BASELINE.md and the ratio (ours / Linux; below 1 is faster).
     Bench(BenchArgs),
+    /// Run a scenario on a simulated device (the main job).
+    ///
+    /// Client threads, each its own GEM file, create BOs of the scenario's kinds, write
+    /// a pattern into each through a CPU map, re-validate and read back, and free them
+    /// when their lifetime ends, with VRAM oversubscribed so TTM evicts. Prints a
+    /// summary; the exit status is 1 if integrity fails. Without SCENARIO the built-in
+    /// default (scenarios/default.toml) runs.
+    Run(RunArgs),
     /// The seed-004 concurrency test: threads x create/close through the GEM API.
     ///
     /// Each thread opens its own file on one simulated device and creates and closes
@@ -34,6 +42,40 @@ enum Command {
     /// invariants are checked, usage must be zero and the leak report empty; the exit
     /// status is 1 if any check fails.
     Stress(StressArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Scenario TOML file (default: the built-in scenario).
+    scenario: Option<PathBuf>,
+
+    /// Write the full report as JSON (schema pddgpu-run-report/1).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Print the kernel-format debug dumps of the VRAM and GTT managers at the end state.
+    #[arg(long)]
+    dump: bool,
+
+    /// Override the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+
+    /// Override the number of client threads.
+    #[arg(long, value_name = "N")]
+    threads: Option<u32>,
+
+    /// Override the VRAM size (e.g. `256MiB`).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    vram: Option<ByteSize>,
+
+    /// Override the GTT size.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    gtt: Option<ByteSize>,
+
+    /// Override the CPU-visible VRAM window.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    visible: Option<ByteSize>,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +142,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench_cmd(&args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run_cmd(&args),
         Command::Stress(args) => stress_cmd(&args),
     };
     match result {
@@ -157,6 +200,38 @@ fn stress_cmd(args: &StressArgs) -> Result<ExitCode> {
     })?;
     print!("{}", out.render_text());
     Ok(if out.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn run_cmd(args: &RunArgs) -> Result<ExitCode> {
+    let base = match &args.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => Scenario::builtin_default()?,
+    };
+    let scn = base.with_overrides(Overrides {
+        seed: args.seed,
+        threads: args.threads,
+        vram: args.vram,
+        gtt: args.gtt,
+        visible: args.visible,
+    })?;
+    let steps = u64::from(scn.workload.threads).saturating_mul(scn.workload.ops_per_client);
+    let progress = Progress::new(steps, &scn.name);
+    let out = pddgpu_cli::run::run(&scn, &progress)?;
+    progress.finish();
+    print!("{}", out.report.render_text());
+    if args.dump {
+        println!("\nVRAM manager:\n{}", out.vram_dump);
+        println!("GTT manager:\n{}", out.gtt_dump);
+    }
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&out.report)?;
+        fs::write(path, json + "\n").map_err(|e| CliError::io(path, e))?;
+    }
+    Ok(if out.report.integrity.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,0 +1,552 @@
+//! `pddgpu run`: a scenario on a simulated device, driven through the public GEM API.
+//!
+//! One [`Device`] is built from the scenario's sizes; each client thread opens its own
+//! [`File`] and takes `ops_per_client` steps (or stops at `max_seconds`). A step first
+//! frees the client's BOs whose lifetime is over (verifying their pattern), then does
+//! one action drawn from the mix:
+//!
+//! - **create**: a kind drawn by weight, a size from its distribution, `GEM_CREATE` with
+//!   its domains and flags (timed); then, unless the kind is `no_cpu_access`, a CPU map
+//!   and the BO's byte pattern written through it. A VRAM-preferring kind is only
+//!   created while the client's share of `vram_pressure × VRAM` is not reached (else
+//!   the step idles), which keeps VRAM oversubscribed by that factor.
+//! - **revalidate**: `GEM_OP` pin into the kind's preferred domain and unpin, moving a
+//!   BO evicted earlier back (as a command submission's validation would).
+//! - **readback**: map a live BO and verify its whole pattern.
+//! - **idle**.
+//!
+//! When every client has taken its steps the device's end state is sampled (usage,
+//! largest free VRAM block, the kernel-format dumps) while the BOs are still alive;
+//! then every client verifies and closes what it holds. The integrity verdict is OK
+//! only if every pattern verified, the device invariants hold ([`Device::check`]) and
+//! nothing is left allocated after every file is closed.
+//!
+//! Locking: clients share only the device; the peak-usage marks are atomics.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pddgpu::device::{Device, DeviceConfig};
+use pddgpu::gem::{File, OpenFile};
+use pddgpu::hw::HwConfig;
+use pddgpu::uapi::{CreateFlags, Domains, GemCreate, GemOp, GemOpKind, Handle, InfoQuery};
+use pddgpu_bench::rng::XorShift64;
+
+use crate::error::{CliError, Result};
+use crate::progress::Progress;
+use crate::report::{
+    fragmentation, DeviceSizes, EndState, Failures, Integrity, LatencySummary, OpCounts, PeakUsage,
+    RunReport, SCHEMA,
+};
+use crate::scenario::{BoKind, CreateFlagName, DomainName, Scenario};
+use crate::stress::errno_name;
+
+/// Bytes per pattern chunk: a multiple of 256, so every chunk of a BO is the same.
+const CHUNK: usize = 64 * 1024;
+
+/// What a run produced: the report and the managers' debug dumps at the end state.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The report.
+    pub report: RunReport,
+    /// The VRAM manager's debug dump at the end state.
+    pub vram_dump: String,
+    /// The GTT manager's debug dump at the end state.
+    pub gtt_dump: String,
+}
+
+/// The pattern chunk of a BO with pattern seed `seed`.
+fn pattern_chunk(seed: u8) -> Vec<u8> {
+    (0..CHUNK)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
+}
+
+fn domains_of(kind: &BoKind) -> Domains {
+    kind.domains.iter().fold(Domains::empty(), |d, n| {
+        d | match n {
+            DomainName::Cpu => Domains::CPU,
+            DomainName::Gtt => Domains::GTT,
+            DomainName::Vram => Domains::VRAM,
+        }
+    })
+}
+
+fn preferred_of(kind: &BoKind) -> Domains {
+    match kind.domains.first() {
+        Some(DomainName::Vram) => Domains::VRAM,
+        Some(DomainName::Gtt) => Domains::GTT,
+        _ => Domains::CPU,
+    }
+}
+
+fn flags_of(kind: &BoKind) -> CreateFlags {
+    kind.flags.iter().fold(CreateFlags::empty(), |f, n| {
+        f | match n {
+            CreateFlagName::CpuAccessRequired => CreateFlags::CPU_ACCESS_REQUIRED,
+            CreateFlagName::NoCpuAccess => CreateFlags::NO_CPU_ACCESS,
+            CreateFlagName::VramCleared => CreateFlags::VRAM_CLEARED,
+            CreateFlagName::VramContiguous => CreateFlags::VRAM_CONTIGUOUS,
+            CreateFlagName::VramWipeOnRelease => CreateFlags::VRAM_WIPE_ON_RELEASE,
+            CreateFlagName::Topdown => CreateFlags::TOPDOWN,
+        }
+    })
+}
+
+/// One live BO of a client.
+#[derive(Debug)]
+struct LiveBo {
+    handle: Handle,
+    kind: usize,
+    size: u64,
+    expires: u64,
+    /// `Some(seed)` if its pattern was written (CPU-accessible kinds).
+    pattern: Option<u8>,
+}
+
+/// What one client counted.
+#[derive(Debug, Default)]
+struct ClientTally {
+    ops: OpCounts,
+    latencies: Vec<u64>,
+    failures: Failures,
+    verified_bos: u64,
+    verified_bytes: u64,
+    mismatches: u64,
+    first_mismatch: Option<String>,
+}
+
+/// Shared between clients and the main thread.
+#[derive(Debug)]
+struct Shared {
+    peak_vram: AtomicU64,
+    peak_visible: AtomicU64,
+    peak_gtt: AtomicU64,
+    deadline: Option<Instant>,
+    stop: AtomicBool,
+}
+
+struct Client<'a> {
+    id: u32,
+    file: &'a File,
+    scn: &'a Scenario,
+    shared: &'a Shared,
+    rng: XorShift64,
+    live: Vec<LiveBo>,
+    vram_live: u64,
+    budget: u64,
+    tally: ClientTally,
+}
+
+impl Client<'_> {
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.rng.below(n)
+        }
+    }
+
+    fn fail(&mut self, e: &pddgpu::gem::Error) {
+        let name = errno_name(self.file.errno(e).raw_os_error());
+        self.tally.failures.record(&name);
+    }
+
+    fn note_usage(&self) {
+        let m = self.file.device().mem_info();
+        self.shared
+            .peak_vram
+            .fetch_max(m.vram_used, Ordering::Relaxed);
+        self.shared
+            .peak_visible
+            .fetch_max(m.vis_vram_used, Ordering::Relaxed);
+        self.shared
+            .peak_gtt
+            .fetch_max(m.gtt_used, Ordering::Relaxed);
+    }
+
+    fn step(&mut self, step: u64) {
+        // Free what expired.
+        let mut i = 0;
+        while i < self.live.len() {
+            if self.live[i].expires <= step {
+                let bo = self.live.swap_remove(i);
+                self.release(bo);
+            } else {
+                i += 1;
+            }
+        }
+        let mix = self.scn.workload.mix;
+        let total = u64::from(mix.create)
+            + u64::from(mix.revalidate)
+            + u64::from(mix.readback)
+            + u64::from(mix.idle);
+        let r = self.below(total);
+        if r < u64::from(mix.create) {
+            self.create(step);
+        } else if r < u64::from(mix.create) + u64::from(mix.revalidate) {
+            self.revalidate();
+        } else if r < u64::from(mix.create) + u64::from(mix.revalidate) + u64::from(mix.readback)
+            && !self.live.is_empty()
+        {
+            let i = usize::try_from(self.below(self.live.len() as u64)).unwrap_or(0);
+            if self.verify(i) {
+                self.tally.ops.readbacks += 1;
+            }
+        }
+    }
+
+    fn create(&mut self, step: u64) {
+        let total: u64 = self.scn.kinds.iter().map(|k| u64::from(k.weight)).sum();
+        let mut pick = self.below(total);
+        let mut k = 0;
+        for (i, kind) in self.scn.kinds.iter().enumerate() {
+            if pick < u64::from(kind.weight) {
+                k = i;
+                break;
+            }
+            pick -= u64::from(kind.weight);
+        }
+        let kind = &self.scn.kinds[k];
+        let size = {
+            let rng = &mut self.rng;
+            kind.size.draw(|n| if n == 0 { 0 } else { rng.below(n) })
+        };
+        let vram_pref = preferred_of(kind) == Domains::VRAM;
+        if vram_pref && self.vram_live + size > self.budget {
+            return;
+        }
+        let life = kind.lifetime.min + self.below(kind.lifetime.max - kind.lifetime.min + 1);
+        let req = match GemCreate::new(size, kind.alignment.0, domains_of(kind), flags_of(kind)) {
+            Ok(r) => r,
+            Err(e) => {
+                self.tally
+                    .failures
+                    .record(&errno_name(e.errno().raw_os_error()));
+                return;
+            }
+        };
+        let t = Instant::now();
+        let handle = match self.file.gem_create(&req) {
+            Ok(h) => h,
+            Err(e) => {
+                self.fail(&e);
+                return;
+            }
+        };
+        self.tally
+            .latencies
+            .push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        self.tally.ops.creates += 1;
+        self.note_usage();
+        let mut bo = LiveBo {
+            handle,
+            kind: k,
+            size,
+            expires: step + life,
+            pattern: None,
+        };
+        if !kind.flags.contains(&CreateFlagName::NoCpuAccess) {
+            let seed = (self.rng.next_u64() & 0xff) as u8 | 1;
+            match self.write_pattern(handle, size, seed) {
+                Ok(()) => bo.pattern = Some(seed),
+                Err(e) => self.fail(&e),
+            }
+            self.tally.ops.maps += 1;
+        }
+        if vram_pref {
+            self.vram_live += size;
+        }
+        self.live.push(bo);
+    }
+
+    fn write_pattern(&self, h: Handle, size: u64, seed: u8) -> pddgpu::gem::Result<()> {
+        let map = self.file.map(h)?;
+        let chunk = pattern_chunk(seed);
+        let mut off = 0u64;
+        while off < size {
+            let n = usize::try_from((size - off).min(CHUNK as u64)).unwrap_or(CHUNK);
+            map.write(off, &chunk[..n])?;
+            off += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Verifies live BO `i`'s pattern; false if it has none or could not be mapped.
+    fn verify(&mut self, i: usize) -> bool {
+        let (h, size, Some(seed)) = (self.live[i].handle, self.live[i].size, self.live[i].pattern)
+        else {
+            return false;
+        };
+        self.tally.ops.maps += 1;
+        let map = match self.file.map(h) {
+            Ok(m) => m,
+            Err(e) => {
+                self.fail(&e);
+                return false;
+            }
+        };
+        let want = pattern_chunk(seed);
+        let mut got = vec![0u8; CHUNK];
+        let mut off = 0u64;
+        while off < size {
+            let n = usize::try_from((size - off).min(CHUNK as u64)).unwrap_or(CHUNK);
+            if let Err(e) = map.read(off, &mut got[..n]) {
+                self.fail(&e);
+                return false;
+            }
+            if got[..n] != want[..n] {
+                let j = (0..n).find(|&j| got[j] != want[j]).unwrap_or(0);
+                self.tally.mismatches += 1;
+                if self.tally.first_mismatch.is_none() {
+                    self.tally.first_mismatch = Some(format!(
+                        "client {} handle {} ({}) offset {:#x}: expected {:#04x}, found {:#04x}",
+                        self.id,
+                        h.get(),
+                        self.scn.kinds[self.live[i].kind].name,
+                        off + j as u64,
+                        want[j],
+                        got[j]
+                    ));
+                }
+                return true;
+            }
+            off += n as u64;
+        }
+        self.tally.verified_bos += 1;
+        self.tally.verified_bytes += size;
+        true
+    }
+
+    fn revalidate(&mut self) {
+        if self.live.is_empty() {
+            return;
+        }
+        let i = usize::try_from(self.below(self.live.len() as u64)).unwrap_or(0);
+        let handle = self.live[i].handle;
+        let pref = preferred_of(&self.scn.kinds[self.live[i].kind]);
+        match self.file.gem_op(&GemOp {
+            handle,
+            op: GemOpKind::Pin(pref),
+        }) {
+            Ok(()) => {
+                if let Err(e) = self.file.gem_op(&GemOp {
+                    handle,
+                    op: GemOpKind::Unpin,
+                }) {
+                    self.fail(&e);
+                }
+                self.tally.ops.revalidations += 1;
+                self.note_usage();
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    fn release(&mut self, bo: LiveBo) {
+        let idx = self.live.len();
+        self.live.push(bo);
+        self.verify(idx);
+        let Some(bo) = self.live.pop() else { return };
+        if preferred_of(&self.scn.kinds[bo.kind]) == Domains::VRAM {
+            self.vram_live -= bo.size;
+        }
+        match self.file.gem_close(bo.handle) {
+            Ok(()) => self.tally.ops.frees += 1,
+            Err(e) => self.fail(&e),
+        }
+    }
+}
+
+/// Runs `scn`; `progress` advances by one per client step.
+///
+/// # Errors
+/// [`CliError::InvalidArgument`] if the driver refuses the device sizes;
+/// [`CliError::Driver`] if a file cannot be opened or a client thread panics.
+pub fn run(scn: &Scenario, progress: &Progress) -> Result<RunOutcome> {
+    let dev = Device::new(DeviceConfig {
+        hw: HwConfig {
+            vram_size: scn.device.vram.0,
+            visible_vram_size: scn.device.visible.0,
+            gtt_size: scn.device.gtt.0,
+            ..HwConfig::default()
+        },
+        ..DeviceConfig::default()
+    })
+    .map_err(|e| CliError::InvalidArgument(format!("device: {e}")))?;
+    let threads = scn.workload.threads;
+    let files: Vec<File> = (0..threads)
+        .map(|_| dev.open())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| CliError::Driver(format!("open: {e}")))?;
+    let t0 = Instant::now();
+    let shared = Shared {
+        peak_vram: AtomicU64::new(0),
+        peak_visible: AtomicU64::new(0),
+        peak_gtt: AtomicU64::new(0),
+        deadline: scn
+            .workload
+            .max_seconds
+            .map(|s| t0 + Duration::from_secs_f64(s)),
+        stop: AtomicBool::new(false),
+    };
+    let budget =
+        (scn.device.vram.0 as f64 * scn.workload.vram_pressure / f64::from(threads)) as u64;
+    let end_reached = Barrier::new(files.len() + 1);
+    let end_sampled = Barrier::new(files.len() + 1);
+    let end_state: Mutex<Option<(EndState, String, String)>> = Mutex::new(None);
+
+    let tallies: Vec<thread::Result<ClientTally>> = thread::scope(|s| {
+        let handles: Vec<_> = files
+            .iter()
+            .zip(0u32..)
+            .map(|(file, id)| {
+                let (shared, end_reached, end_sampled) = (&shared, &end_reached, &end_sampled);
+                s.spawn(move || {
+                    let mut c = Client {
+                        id,
+                        file,
+                        scn,
+                        shared,
+                        rng: XorShift64::new(
+                            (scn.seed ^ 0x9E37_79B9_7F4A_7C15)
+                                .wrapping_add(u64::from(id).wrapping_mul(0x2545_F491_4F6C_DD1D))
+                                | 1,
+                        ),
+                        live: Vec::new(),
+                        vram_live: 0,
+                        budget,
+                        tally: ClientTally::default(),
+                    };
+                    for step in 0..scn.workload.ops_per_client {
+                        if shared.stop.load(Ordering::Relaxed)
+                            || shared.deadline.is_some_and(|d| Instant::now() >= d)
+                        {
+                            shared.stop.store(true, Ordering::Relaxed);
+                            break;
+                        }
+                        c.step(step);
+                        progress.inc(1);
+                    }
+                    end_reached.wait();
+                    end_sampled.wait();
+                    while let Some(bo) = c.live.pop() {
+                        c.release(bo);
+                    }
+                    c.tally
+                })
+            })
+            .collect();
+        end_reached.wait();
+        let m = dev.mem_info();
+        let info = files.first().and_then(|f| f.info(InfoQuery::Memory).ok());
+        let largest = info.map_or(0, |i| i.vram.max_allocation);
+        let free = m.vram_total.saturating_sub(m.vram_used);
+        if let Ok(mut slot) = end_state.lock() {
+            *slot = Some((
+                EndState {
+                    vram_used: m.vram_used,
+                    vram_free: free,
+                    largest_free_vram_block: largest,
+                    fragmentation: fragmentation(largest, free),
+                    gtt_used: m.gtt_used,
+                },
+                dev.vram_mm_debug(),
+                dev.gtt_mm_debug(),
+            ));
+        }
+        end_sampled.wait();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let elapsed_secs = t0.elapsed().as_secs_f64();
+    drop(files);
+
+    let mut total = ClientTally::default();
+    for t in tallies {
+        let t = t.map_err(|_| CliError::Driver("a client thread panicked".to_owned()))?;
+        let o = &mut total.ops;
+        o.creates += t.ops.creates;
+        o.frees += t.ops.frees;
+        o.maps += t.ops.maps;
+        o.revalidations += t.ops.revalidations;
+        o.readbacks += t.ops.readbacks;
+        total.latencies.extend(t.latencies);
+        for (k, v) in t.failures.by_errno {
+            total.failures.total += v;
+            *total.failures.by_errno.entry(k).or_default() += v;
+        }
+        total.verified_bos += t.verified_bos;
+        total.verified_bytes += t.verified_bytes;
+        total.mismatches += t.mismatches;
+        if total.first_mismatch.is_none() {
+            total.first_mismatch = t.first_mismatch;
+        }
+    }
+    total.ops.total = total.ops.creates
+        + total.ops.frees
+        + total.ops.maps
+        + total.ops.revalidations
+        + total.ops.readbacks;
+
+    let stats = dev.get_stats();
+    dev.delayed_delete(false);
+    let mut problems: Vec<String> = Vec::new();
+    if let Err(e) = dev.check() {
+        problems.push(format!("device invariants: {e}"));
+    }
+    let m = dev.mem_info();
+    if m.vram_used != 0 || m.gtt_used != 0 {
+        problems.push(format!(
+            "usage after every file closed: VRAM {} B, GTT {} B",
+            m.vram_used, m.gtt_used
+        ));
+    }
+    let leaks = dev.shutdown();
+    if !leaks.is_empty() {
+        problems.push(format!("leak report: {leaks}"));
+    }
+    let first_mismatch = total.first_mismatch.or_else(|| problems.first().cloned());
+    let (end_state, vram_dump, gtt_dump) = end_state
+        .into_inner()
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| (EndState::default(), String::new(), String::new()));
+    let report = RunReport {
+        schema: SCHEMA.to_owned(),
+        scenario: scn.name.clone(),
+        seed: scn.seed,
+        threads,
+        elapsed_secs,
+        device: DeviceSizes {
+            vram_size: scn.device.vram.0,
+            visible_size: scn.device.visible.0,
+            gtt_size: scn.device.gtt.0,
+        },
+        ops: total.ops,
+        create_latency_ns: LatencySummary::from_samples(&mut total.latencies),
+        evictions: stats.vram.counters.evictions + stats.gtt.counters.evictions,
+        bytes_moved: stats.copy.bytes_copied,
+        retries: stats.vram.counters.retries + stats.gtt.counters.retries,
+        failures: total.failures,
+        peak_usage: PeakUsage {
+            vram: shared.peak_vram.load(Ordering::Relaxed),
+            visible_vram: shared.peak_visible.load(Ordering::Relaxed),
+            gtt: shared.peak_gtt.load(Ordering::Relaxed),
+        },
+        end_state,
+        integrity: Integrity {
+            ok: total.mismatches == 0 && problems.is_empty(),
+            verified_bos: total.verified_bos,
+            verified_bytes: total.verified_bytes,
+            mismatches: total.mismatches,
+            first_mismatch,
+        },
+    };
+    Ok(RunOutcome {
+        report,
+        vram_dump,
+        gtt_dump,
+    })
+}

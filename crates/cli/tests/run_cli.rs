@@ -1,0 +1,175 @@
+//! `pddgpu run` driven through the binary on tiny scenarios.
+
+use assert_cmd::Command;
+
+fn pddgpu() -> Command {
+    Command::cargo_bin("pddgpu").expect("the pddgpu binary is built")
+}
+
+const TINY: &str = r#"
+name = "tiny"
+seed = 11
+
+[device]
+vram = "32 MiB"
+visible = "8 MiB"
+gtt = "64 MiB"
+
+[workload]
+threads = 2
+ops_per_client = 150
+max_seconds = 20
+vram_pressure = 1.5
+
+[workload.mix]
+create = 60
+revalidate = 15
+readback = 20
+idle = 5
+
+[[kind]]
+name = "texture"
+weight = 3
+domains = ["vram", "gtt"]
+size = { dist = "pow2", min = "64 KiB", max = "1 MiB" }
+lifetime = { min = 10, max = 60 }
+
+[[kind]]
+name = "constants"
+weight = 2
+domains = ["vram"]
+flags = ["cpu_access_required"]
+size = { dist = "uniform", min = "4 KiB", max = "64 KiB" }
+lifetime = { min = 5, max = 30 }
+
+[[kind]]
+name = "staging"
+weight = 2
+domains = ["gtt"]
+size = { dist = "fixed", size = "128 KiB" }
+lifetime = { min = 1, max = 10 }
+"#;
+
+#[test]
+fn run_help_names_the_options() {
+    let out = pddgpu()
+        .args(["run", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for opt in [
+        "[SCENARIO]",
+        "--json",
+        "--dump",
+        "--seed",
+        "--threads",
+        "--vram",
+        "--gtt",
+        "--visible",
+    ] {
+        assert!(help.contains(opt), "run --help lacks {opt}:\n{help}");
+    }
+}
+
+#[test]
+fn tiny_scenario_runs_with_integrity_and_a_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = dir.path().join("tiny.toml");
+    std::fs::write(&scn, TINY).unwrap();
+    let json = dir.path().join("report.json");
+    let out = pddgpu()
+        .arg("run")
+        .arg(&scn)
+        .arg("--json")
+        .arg(&json)
+        .arg("--dump")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("scenario tiny (seed 11), 2 client thread(s), "),
+        "{text}"
+    );
+    assert!(
+        text.contains("device   VRAM 32 MiB (visible 8 MiB), GTT 64 MiB"),
+        "{text}"
+    );
+    assert!(text.contains("\nintegrity OK: "), "{text}");
+    assert!(
+        text.contains("\nVRAM manager:\n") && text.contains("\nGTT manager:\n"),
+        "{text}"
+    );
+
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["schema"], "pddgpu-run-report/1");
+    assert_eq!(v["scenario"], "tiny");
+    assert_eq!(v["seed"], 11);
+    assert_eq!(v["threads"], 2);
+    assert_eq!(v["device"]["vram_size"], 32u64 << 20);
+    assert_eq!(v["device"]["visible_size"], 8u64 << 20);
+    assert_eq!(v["device"]["gtt_size"], 64u64 << 20);
+    let creates = v["ops"]["creates"].as_u64().unwrap();
+    assert!(creates > 0);
+    // Every BO created is freed by the end of the run.
+    assert_eq!(v["ops"]["frees"].as_u64(), Some(creates));
+    let o = &v["ops"];
+    let sum: u64 = ["creates", "frees", "maps", "revalidations", "readbacks"]
+        .iter()
+        .map(|k| o[*k].as_u64().unwrap())
+        .sum();
+    assert_eq!(o["total"].as_u64(), Some(sum));
+    assert_eq!(v["create_latency_ns"]["count"].as_u64(), Some(creates));
+    assert!(v["peak_usage"]["vram"].as_u64().unwrap() <= 32 << 20);
+    let end = &v["end_state"];
+    assert!(end["largest_free_vram_block"].as_u64() <= end["vram_free"].as_u64());
+    let frag = end["fragmentation"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&frag));
+    assert_eq!(v["integrity"]["ok"], true);
+    assert_eq!(v["integrity"]["mismatches"], 0);
+    assert!(v["integrity"]["verified_bos"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_scenarios_and_overrides_are_einval() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = dir.path().join("bad.toml");
+    std::fs::write(&scn, TINY.replace("threads = 2", "threads = 0")).unwrap();
+    let out = pddgpu()
+        .arg("run")
+        .arg(&scn)
+        .assert()
+        .failure()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("`workload.threads`") && err.contains("(errno 22)"),
+        "{err}"
+    );
+
+    let out = pddgpu()
+        .args(["run", "--vram", "64MiB", "--visible", "128MiB"])
+        .assert()
+        .failure()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("`device.visible`"), "{err}");
+
+    let out = pddgpu()
+        .args(["run", "/nonexistent/s.toml"])
+        .assert()
+        .failure()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("(errno 2)"), "{err}");
+}
