@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use pddgpu_cli::bench::{self, BenchPlan, BenchReport, WorkloadId};
 use pddgpu_cli::progress::Progress;
+use pddgpu_cli::run::RunOutcome;
 use pddgpu_cli::scenario::{ByteSize, Overrides, Scenario};
 use pddgpu_cli::stress::{self, StressConfig};
 use pddgpu_cli::{CliError, Result};
@@ -35,6 +36,9 @@ enum Command {
     /// summary; the exit status is 1 if integrity fails. Without SCENARIO the built-in
     /// default (scenarios/default.toml) runs.
     Run(RunArgs),
+    /// Run a scenario and print the kernel-format debug dumps of the VRAM and GTT
+    /// managers at its end state (while the clients' BOs are still alive).
+    Dump(DumpArgs),
     /// The seed-004 concurrency test: threads x create/close through the GEM API.
     ///
     /// Each thread opens its own file on one simulated device and creates and closes
@@ -46,8 +50,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Scenario TOML file (default: the built-in scenario).
-    scenario: Option<PathBuf>,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
 
     /// Write the full report as JSON (schema pddgpu-run-report/1).
     #[arg(long, value_name = "FILE")]
@@ -56,6 +60,19 @@ struct RunArgs {
     /// Print the kernel-format debug dumps of the VRAM and GTT managers at the end state.
     #[arg(long)]
     dump: bool,
+}
+
+#[derive(Debug, Args)]
+struct DumpArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+}
+
+/// A scenario and its command-line overrides.
+#[derive(Debug, Args)]
+struct ScenarioArgs {
+    /// Scenario TOML file (default: the built-in scenario).
+    scenario: Option<PathBuf>,
 
     /// Override the scenario's seed.
     #[arg(long)]
@@ -76,6 +93,32 @@ struct RunArgs {
     /// Override the CPU-visible VRAM window.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     visible: Option<ByteSize>,
+}
+
+impl ScenarioArgs {
+    fn load(&self) -> Result<Scenario> {
+        let base = match &self.scenario {
+            Some(path) => Scenario::load(path)?,
+            None => Scenario::builtin_default()?,
+        };
+        Ok(base.with_overrides(Overrides {
+            seed: self.seed,
+            threads: self.threads,
+            vram: self.vram,
+            gtt: self.gtt,
+            visible: self.visible,
+        })?)
+    }
+
+    /// Runs the scenario with a progress bar.
+    fn run(&self) -> Result<RunOutcome> {
+        let scn = self.load()?;
+        let steps = u64::from(scn.workload.threads).saturating_mul(scn.workload.ops_per_client);
+        let progress = Progress::new(steps, &scn.name);
+        let out = pddgpu_cli::run::run(&scn, &progress)?;
+        progress.finish();
+        Ok(out)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +186,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench_cmd(&args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run_cmd(&args),
+        Command::Dump(args) => dump_cmd(&args),
         Command::Stress(args) => stress_cmd(&args),
     };
     match result {
@@ -207,21 +251,7 @@ fn stress_cmd(args: &StressArgs) -> Result<ExitCode> {
 }
 
 fn run_cmd(args: &RunArgs) -> Result<ExitCode> {
-    let base = match &args.scenario {
-        Some(path) => Scenario::load(path)?,
-        None => Scenario::builtin_default()?,
-    };
-    let scn = base.with_overrides(Overrides {
-        seed: args.seed,
-        threads: args.threads,
-        vram: args.vram,
-        gtt: args.gtt,
-        visible: args.visible,
-    })?;
-    let steps = u64::from(scn.workload.threads).saturating_mul(scn.workload.ops_per_client);
-    let progress = Progress::new(steps, &scn.name);
-    let out = pddgpu_cli::run::run(&scn, &progress)?;
-    progress.finish();
+    let out = args.scenario.run()?;
     print!("{}", out.report.render_text());
     if args.dump {
         println!("\nVRAM manager:\n{}", out.vram_dump);
@@ -231,6 +261,17 @@ fn run_cmd(args: &RunArgs) -> Result<ExitCode> {
         let json = serde_json::to_string_pretty(&out.report)?;
         fs::write(path, json + "\n").map_err(|e| CliError::io(path, e))?;
     }
+    Ok(if out.report.integrity.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn dump_cmd(args: &DumpArgs) -> Result<ExitCode> {
+    let out = args.scenario.run()?;
+    println!("VRAM manager:\n{}", out.vram_dump);
+    println!("GTT manager:\n{}", out.gtt_dump);
     Ok(if out.report.integrity.ok {
         ExitCode::SUCCESS
     } else {

@@ -173,3 +173,27 @@ fn bad_scenarios_and_overrides_are_einval() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("(errno 2)"), "{err}");
 }
+
+#[test]
+fn dump_prints_both_managers_at_the_end_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = dir.path().join("tiny.toml");
+    std::fs::write(&scn, TINY).unwrap();
+    let out = pddgpu()
+        .arg("dump")
+        .arg(&scn)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("VRAM manager:\n"), "{text}");
+    let gtt = text.find("\nGTT manager:\n").expect("GTT section");
+    // The VRAM dump carries the amdgpu VRAM manager lines.
+    let vram = &text[..gtt];
+    assert!(
+        vram.contains("vis usage:") && vram.contains("default_page_size:"),
+        "{vram}"
+    );
+    assert!(!text.contains("integrity"), "dump prints no summary");
+}
