@@ -433,10 +433,7 @@ impl VramManager {
         let mut flags = p.flags;
         let mut min_block_size = p.min_block_size;
         let blocks = loop {
-            match inner
-                .buddy
-                .alloc_blocks(p.start, p.end, size, min_block_size, flags)
-            {
+            match alloc_aligned(&mut inner.buddy, p, size, min_block_size, flags) {
                 Ok(blocks) => break blocks,
                 Err(pddgpu_buddy::Error::NoSpace)
                     if flags.contains(AllocFlags::CONTIGUOUS) && !p.place_contiguous =>
@@ -786,4 +783,39 @@ fn largest_free_block(buddy: &BuddyAllocator) -> u64 {
         .rev()
         .find(|&order| buddy.n_free_blocks(order) != 0)
         .map_or(0, |order| buddy.chunk_size() << order)
+}
+
+/// `alloc_blocks` that keeps the BO's alignment for contiguous requests.
+///
+/// The buddy rounds a CONTIGUOUS request up to a power of two and uses that as the
+/// minimum block size, so an alignment larger than the rounded size would be lost
+/// (upstream amdgpu has the same gap: an 8 KiB contiguous BO with 64 KiB alignment lands
+/// on an 8 KiB boundary). Here such a request takes one block of the alignment's size,
+/// which is aligned by construction, and trims it to the BO size at its start; the rest
+/// returns to the free lists.
+fn alloc_aligned(
+    buddy: &mut BuddyAllocator,
+    p: &Params,
+    size: u64,
+    min_block_size: u64,
+    flags: AllocFlags,
+) -> core::result::Result<Vec<Block>, pddgpu_buddy::Error> {
+    let rounded = size.checked_next_power_of_two().unwrap_or(u64::MAX);
+    let exact_range = p.start.checked_add(size) == Some(p.end);
+    if !flags.contains(AllocFlags::CONTIGUOUS) || min_block_size <= rounded || exact_range {
+        return buddy.alloc_blocks(p.start, p.end, size, min_block_size, flags);
+    }
+    let mut blocks = buddy.alloc_blocks(
+        p.start,
+        p.end,
+        min_block_size,
+        min_block_size,
+        flags | AllocFlags::TRIM_DISABLE,
+    )?;
+    if let Err(e) = buddy.block_trim(&mut blocks, None, size) {
+        // Give the block back untouched (its clear bit is kept) and report the failure.
+        let _ = buddy.free_blocks(blocks, FreeFlags::empty());
+        return Err(e);
+    }
+    Ok(blocks)
 }

@@ -108,6 +108,37 @@ fn page_alignment_is_the_minimum_block_size() {
 }
 
 #[test]
+fn contiguous_requests_keep_an_alignment_larger_than_the_bo() {
+    let (_dev, mgr) = setup();
+    let first = mgr.alloc(&req(4 * KIB)).unwrap();
+    // 8 KiB contiguous aligned to 16 pages (64 KiB): one 64 KiB block, trimmed to 8 KiB
+    // at its start, so the BO starts 64 KiB-aligned (the buddy alone would align it to
+    // 8 KiB only).
+    let mut r = AllocRequest::new(
+        Place::ANY,
+        BoDesc {
+            flags: BoFlags::VRAM_CONTIGUOUS,
+            ..BoDesc::new(8 * KIB)
+        },
+    );
+    r.bo.page_alignment = 16;
+    let a = mgr.alloc(&r).unwrap();
+    assert_eq!(spans(&a), [(64 * MIB - 128 * KIB, 8 * KIB)]);
+    assert!(a.is_contiguous());
+    // The same with TOPDOWN and with a contiguous place.
+    r.place = Place::ANY.with(PlaceFlags::TOPDOWN | PlaceFlags::CONTIGUOUS);
+    let b = mgr.alloc(&r).unwrap();
+    assert_eq!(spans(&b), [(64 * MIB - 192 * KIB, 8 * KIB)]);
+    assert_eq!(mgr.mem_info_vram_used(), 20 * KIB);
+    assert_eq!(mgr.avail(), 64 * MIB - 20 * KIB);
+    for res in [first, a, b] {
+        mgr.free(res).unwrap();
+    }
+    assert_eq!(mgr.avail(), 64 * MIB);
+    mgr.check().unwrap();
+}
+
+#[test]
 fn place_range_maps_to_a_buddy_window() {
     let (_dev, mgr) = setup();
     // lpfn beyond VRAM is clamped: this is the whole of VRAM, no RANGE, from the top.
