@@ -240,28 +240,7 @@ impl GttManager {
     // --- state -----------------------------------------------------------------------
 
     fn check_usable(&self) -> Result<()> {
-        if self.device.is_shutdown() {
-            tracing::debug!("device is shutting down, refusing GTT allocation");
-            return Err(Error::NoDevice {
-                domain: Domain::Gtt,
-                reason: "device is shutting down",
-            });
-        }
-        match self.state.get() {
-            MgrState::Ready => Ok(()),
-            MgrState::Initializing => Err(Error::NoDevice {
-                domain: Domain::Gtt,
-                reason: "manager not ready",
-            }),
-            MgrState::Error => Err(Error::NoDevice {
-                domain: Domain::Gtt,
-                reason: "manager in error state",
-            }),
-            MgrState::Shutdown => Err(Error::NoDevice {
-                domain: Domain::Gtt,
-                reason: "manager shut down",
-            }),
-        }
+        self.state.check_usable(&self.device, Domain::Gtt)
     }
 
     /// The manager state.

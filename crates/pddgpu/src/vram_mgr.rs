@@ -254,28 +254,7 @@ impl VramManager {
     // --- state -----------------------------------------------------------------------
 
     fn check_usable(&self) -> Result<()> {
-        if self.device.is_shutdown() {
-            tracing::debug!("device is shutting down, refusing VRAM allocation");
-            return Err(Error::NoDevice {
-                domain: Domain::Vram,
-                reason: "device is shutting down",
-            });
-        }
-        match self.state.get() {
-            MgrState::Ready => Ok(()),
-            MgrState::Initializing => Err(Error::NoDevice {
-                domain: Domain::Vram,
-                reason: "manager not ready",
-            }),
-            MgrState::Error => Err(Error::NoDevice {
-                domain: Domain::Vram,
-                reason: "manager in error state",
-            }),
-            MgrState::Shutdown => Err(Error::NoDevice {
-                domain: Domain::Vram,
-                reason: "manager shut down",
-            }),
-        }
+        self.state.check_usable(&self.device, Domain::Vram)
     }
 
     /// The manager state.

@@ -3,6 +3,8 @@
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use super::{Domain, Error, Result};
+
 /// The state of a memory manager (seed 004 `PDDGPU_*_MGR_STATE_*`).
 ///
 /// The discriminants are the seed's flag values, so logs and statistics read the same as
@@ -85,6 +87,28 @@ impl StateCell {
     #[must_use]
     pub fn get(&self) -> MgrState {
         MgrState::from_bits(self.bits.load(Ordering::Acquire))
+    }
+
+    /// Whether a `domain` manager in this state may allocate on `device`: `Ok` when the
+    /// device is not shutting down and the state is READY, else the `NoDevice` error
+    /// (`ENODEV`) naming why. Managers call it before taking their lock and again under
+    /// it, so a state change that races an allocation is seen.
+    ///
+    /// # Errors
+    /// [`Error::NoDevice`] as described.
+    pub fn check_usable(&self, device: &DeviceState, domain: Domain) -> Result<()> {
+        let reason = if device.is_shutdown() {
+            tracing::debug!("device is shutting down, refusing {domain} allocation");
+            "device is shutting down"
+        } else {
+            match self.get() {
+                MgrState::Ready => return Ok(()),
+                MgrState::Initializing => "manager not ready",
+                MgrState::Error => "manager in error state",
+                MgrState::Shutdown => "manager shut down",
+            }
+        };
+        Err(Error::NoDevice { domain, reason })
     }
 
     /// True when the manager serves allocations (state READY).
