@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use pddgpu_cli::bench::{self, BenchPlan, BenchReport, WorkloadId};
+use pddgpu_cli::map_svg::{render_svg, ColorBy};
 use pddgpu_cli::progress::Progress;
 use pddgpu_cli::run::RunOutcome;
 use pddgpu_cli::scenario::{ByteSize, Overrides, Scenario};
@@ -39,6 +40,10 @@ enum Command {
     /// Run a scenario and print the kernel-format debug dumps of the VRAM and GTT
     /// managers at its end state (while the clients' BOs are still alive).
     Dump(DumpArgs),
+    /// Run a scenario and draw the VRAM and GTT maps at its end state as SVG:
+    /// allocated blocks coloured by kind or owner, free space, the CPU-visible window,
+    /// a legend and a scale.
+    Map(MapArgs),
     /// The seed-004 concurrency test: threads x create/close through the GEM API.
     ///
     /// Each thread opens its own file on one simulated device and creates and closes
@@ -60,6 +65,37 @@ struct RunArgs {
     /// Print the kernel-format debug dumps of the VRAM and GTT managers at the end state.
     #[arg(long)]
     dump: bool,
+
+    /// Draw the VRAM and GTT maps at the end state as SVG (blocks coloured by kind).
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct MapArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+
+    /// The SVG file to write.
+    #[arg(long, short, value_name = "FILE", default_value = "pddgpu-map.svg")]
+    output: PathBuf,
+
+    /// Colour blocks by BO kind or by owning client.
+    #[arg(long, value_enum, default_value_t = ColorArg::Kind)]
+    color_by: ColorArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ColorArg {
+    /// One colour per BO kind.
+    Kind,
+    /// One colour per client.
+    Owner,
+}
+
+fn write_svg(out: &RunOutcome, path: &std::path::Path, by: ColorBy) -> Result<()> {
+    let svg = render_svg(&out.map, by)?;
+    fs::write(path, svg).map_err(|e| CliError::io(path, e))
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +223,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench_cmd(&args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run_cmd(&args),
         Command::Dump(args) => dump_cmd(&args),
+        Command::Map(args) => map_cmd(&args),
         Command::Stress(args) => stress_cmd(&args),
     };
     match result {
@@ -257,6 +294,9 @@ fn run_cmd(args: &RunArgs) -> Result<ExitCode> {
         println!("\nVRAM manager:\n{}", out.vram_dump);
         println!("GTT manager:\n{}", out.gtt_dump);
     }
+    if let Some(path) = &args.svg {
+        write_svg(&out, path, ColorBy::Kind)?;
+    }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&out.report)?;
         fs::write(path, json + "\n").map_err(|e| CliError::io(path, e))?;
@@ -272,6 +312,26 @@ fn dump_cmd(args: &DumpArgs) -> Result<ExitCode> {
     let out = args.scenario.run()?;
     println!("VRAM manager:\n{}", out.vram_dump);
     println!("GTT manager:\n{}", out.gtt_dump);
+    Ok(if out.report.integrity.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn map_cmd(args: &MapArgs) -> Result<ExitCode> {
+    let out = args.scenario.run()?;
+    let by = match args.color_by {
+        ColorArg::Kind => ColorBy::Kind,
+        ColorArg::Owner => ColorBy::Owner,
+    };
+    write_svg(&out, &args.output, by)?;
+    println!(
+        "{}: VRAM and GTT of scenario {} at its end state, {} allocated regions",
+        args.output.display(),
+        out.report.scenario,
+        out.map.regions.len()
+    );
     Ok(if out.report.integrity.ok {
         ExitCode::SUCCESS
     } else {

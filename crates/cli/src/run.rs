@@ -34,7 +34,10 @@ use pddgpu::hw::HwConfig;
 use pddgpu::uapi::{CreateFlags, Domains, GemCreate, GemOp, GemOpKind, Handle, InfoQuery};
 use pddgpu_bench::rng::XorShift64;
 
+use pddgpu::ttm_glue::{GttBacking, VramBacking};
+
 use crate::error::{CliError, Result};
+use crate::map_svg::{Domain, MemoryMapSnapshot, Region};
 use crate::progress::Progress;
 use crate::report::{
     fragmentation, DeviceSizes, EndState, Failures, Integrity, LatencySummary, OpCounts, PeakUsage,
@@ -55,6 +58,8 @@ pub struct RunOutcome {
     pub vram_dump: String,
     /// The GTT manager's debug dump at the end state.
     pub gtt_dump: String,
+    /// Where every live BO sat at the end state (VRAM blocks, GART ranges).
+    pub map: MemoryMapSnapshot,
 }
 
 /// The pattern chunk of a BO with pattern seed `seed`.
@@ -126,6 +131,8 @@ struct Shared {
     peak_gtt: AtomicU64,
     deadline: Option<Instant>,
     stop: AtomicBool,
+    /// Each client's live BOs at the end state: (owner, handle, kind name).
+    live_at_end: Mutex<Vec<(u32, Handle, String)>>,
 }
 
 struct Client<'a> {
@@ -391,12 +398,19 @@ pub fn run(scn: &Scenario, progress: &Progress) -> Result<RunOutcome> {
             .max_seconds
             .map(|s| t0 + Duration::from_secs_f64(s)),
         stop: AtomicBool::new(false),
+        live_at_end: Mutex::new(Vec::new()),
     };
     let budget =
         (scn.device.vram.0 as f64 * scn.workload.vram_pressure / f64::from(threads)) as u64;
     let end_reached = Barrier::new(files.len() + 1);
     let end_sampled = Barrier::new(files.len() + 1);
     let end_state: Mutex<Option<(EndState, String, String)>> = Mutex::new(None);
+    let mut map = MemoryMapSnapshot {
+        vram_size: scn.device.vram.0,
+        visible_size: scn.device.visible.0,
+        gtt_pages: scn.device.gtt.0 / crate::scenario::PAGE_SIZE,
+        regions: Vec::new(),
+    };
 
     let tallies: Vec<thread::Result<ClientTally>> = thread::scope(|s| {
         let handles: Vec<_> = files
@@ -430,6 +444,13 @@ pub fn run(scn: &Scenario, progress: &Progress) -> Result<RunOutcome> {
                         c.step(step);
                         progress.inc(1);
                     }
+                    if let Ok(mut v) = shared.live_at_end.lock() {
+                        v.extend(
+                            c.live
+                                .iter()
+                                .map(|b| (id, b.handle, scn.kinds[b.kind].name.clone())),
+                        );
+                    }
                     end_reached.wait();
                     end_sampled.wait();
                     while let Some(bo) = c.live.pop() {
@@ -456,6 +477,9 @@ pub fn run(scn: &Scenario, progress: &Progress) -> Result<RunOutcome> {
                 dev.vram_mm_debug(),
                 dev.gtt_mm_debug(),
             ));
+        }
+        if let Ok(live) = shared.live_at_end.lock() {
+            map.regions = regions_of(&files, &live);
         }
         end_sampled.wait();
         handles.into_iter().map(|h| h.join()).collect()
@@ -548,5 +572,43 @@ pub fn run(scn: &Scenario, progress: &Progress) -> Result<RunOutcome> {
         report,
         vram_dump,
         gtt_dump,
+        map,
     })
+}
+
+/// Where the live BOs sit: the VRAM blocks of each VRAM resource, the GART range of
+/// each bound GTT resource (system-memory BOs and unbound GTT pages are not drawn).
+/// Called while every client waits at the end-state barrier, so nothing moves.
+fn regions_of(files: &[File], live: &[(u32, Handle, String)]) -> Vec<Region> {
+    let mut out = Vec::new();
+    for (owner, handle, kind) in live {
+        let Some(file) = usize::try_from(*owner).ok().and_then(|i| files.get(i)) else {
+            continue;
+        };
+        let Ok(obj) = file.object(*handle) else {
+            continue;
+        };
+        let reserved = obj.bo().ttm_bo().reserve();
+        let Some(res) = reserved.resource() else {
+            continue;
+        };
+        if let Some(vram) = res.private::<VramBacking>() {
+            out.extend(vram.blocks().iter().map(|b| Region {
+                domain: Domain::Vram,
+                start: b.offset,
+                size: b.size,
+                owner: *owner,
+                kind: kind.clone(),
+            }));
+        } else if let Some(addr) = res.private::<GttBacking>().and_then(GttBacking::gart_addr) {
+            out.push(Region {
+                domain: Domain::Gtt,
+                start: addr,
+                size: obj.size(),
+                owner: *owner,
+                kind: kind.clone(),
+            });
+        }
+    }
+    out
 }

@@ -197,3 +197,86 @@ fn dump_prints_both_managers_at_the_end_state() {
     );
     assert!(!text.contains("integrity"), "dump prints no summary");
 }
+
+fn svg_blocks(text: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let doc = roxmltree::Document::parse(text).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    for id in ["vram", "gtt", "legend"] {
+        assert!(
+            doc.descendants().any(|n| n.attribute("id") == Some(id)),
+            "no #{id}"
+        );
+    }
+    let blocks = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("block"))
+        .map(|n| {
+            (
+                n.attribute("data-domain").expect("data-domain").to_owned(),
+                n.attribute("data-kind").expect("data-kind").to_owned(),
+            )
+        })
+        .collect();
+    let legend = doc
+        .descendants()
+        .filter_map(|n| n.attribute("data-label"))
+        .map(str::to_owned)
+        .collect();
+    (blocks, legend)
+}
+
+#[test]
+fn run_svg_draws_the_live_bos_of_the_end_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = dir.path().join("tiny.toml");
+    std::fs::write(&scn, TINY).unwrap();
+    let svg = dir.path().join("map.svg");
+    pddgpu()
+        .arg("run")
+        .arg(&scn)
+        .arg("--svg")
+        .arg(&svg)
+        .assert()
+        .success();
+    let (blocks, legend) = svg_blocks(&std::fs::read_to_string(&svg).unwrap());
+    assert!(blocks.iter().any(|(d, _)| d == "vram"), "{blocks:?}");
+    for (domain, kind) in &blocks {
+        assert!(["vram", "gtt"].contains(&domain.as_str()));
+        assert!(
+            ["texture", "constants", "staging"].contains(&kind.as_str()),
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        legend.last().map(String::as_str),
+        Some("CPU-visible window")
+    );
+    assert!(legend.contains(&"free".to_owned()));
+}
+
+#[test]
+fn map_colours_by_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = dir.path().join("tiny.toml");
+    std::fs::write(&scn, TINY).unwrap();
+    let svg = dir.path().join("owners.svg");
+    let out = pddgpu()
+        .arg("map")
+        .arg(&scn)
+        .arg("-o")
+        .arg(&svg)
+        .args(["--color-by", "owner"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("VRAM and GTT of scenario tiny at its end state"),
+        "{text}"
+    );
+    let (blocks, legend) = svg_blocks(&std::fs::read_to_string(&svg).unwrap());
+    assert!(!blocks.is_empty());
+    let owners: Vec<&String> = legend.iter().filter(|l| l.starts_with("client ")).collect();
+    assert!(!owners.is_empty() && owners.len() <= 2, "{legend:?}");
+}
