@@ -296,17 +296,27 @@ fn draw_domain(
         .map(|r| r.size)
         .sum();
     let mut g = Group::new().set("id", id);
-    g = g.add(
-        Text::new(format!(
+    // GTT regions are GART ranges: GTT pages without a GART address are not drawn.
+    let heading = match domain {
+        Domain::Vram => format!(
             "{name}: {} ({} used, {} free)",
             human(size),
             human(used),
             human(size - used)
-        ))
-        .set("x", 10)
-        .set("y", y + 12.0)
-        .set("font-size", 13)
-        .set("font-weight", "bold"),
+        ),
+        Domain::Gtt => format!(
+            "{name}: {} of GART address space ({} bound, {} free)",
+            human(size),
+            human(used),
+            human(size - used)
+        ),
+    };
+    g = g.add(
+        Text::new(heading)
+            .set("x", 10)
+            .set("y", y + 12.0)
+            .set("font-size", 13)
+            .set("font-weight", "bold"),
     );
     let top = y + 22.0;
     for row in 0..rows {
@@ -406,10 +416,12 @@ fn draw_domain(
                     human(end)
                 ))),
         );
+        // Labelled on the heading line, clear of the strips.
         g = g.add(
-            Text::new(format!("visible {}", human(end)))
-                .set("x", (x + 4.0).min(WIDTH - 70.0))
-                .set("y", ry - 2.0)
+            Text::new(format!("CPU-visible window: {}", human(end)))
+                .set("x", LEFT + PLOT)
+                .set("y", y + 12.0)
+                .set("text-anchor", "end")
                 .set("fill", VISIBLE),
         );
     }
@@ -443,12 +455,12 @@ fn draw_domain(
             );
     }
     scale = scale.add(
-        Text::new(format!("1 strip = {}", human(span)))
-            .set("x", 10)
-            .set("y", sy + 4.0),
+        Text::new(format!("scale: 1 strip = {}", human(span)))
+            .set("x", LEFT)
+            .set("y", sy + 29.0),
     );
     g = g.add(scale);
-    let height = sy + 26.0 - y;
+    let height = sy + 40.0 - y;
     (g, height, marker)
 }
 

@@ -135,11 +135,11 @@ fn svg_parses_and_has_domains_blocks_marker_and_legend() {
         "{texts:?}"
     );
     assert!(
-        texts.contains(&"GTT: 32 MiB (1.2 MiB used, 30.8 MiB free)"),
+        texts.contains(&"GTT: 32 MiB of GART address space (1.2 MiB bound, 30.8 MiB free)"),
         "{texts:?}"
     );
-    assert!(texts.contains(&"1 strip = 4 MiB"));
-    assert!(texts.contains(&"visible 16 MiB"));
+    assert!(texts.contains(&"scale: 1 strip = 4 MiB"));
+    assert!(texts.contains(&"CPU-visible window: 16 MiB"));
     assert!(
         texts.contains(&"60 MiB"),
         "strip label of the last VRAM strip"
