@@ -507,7 +507,7 @@ impl Device {
         self.bos.lock().len()
     }
 
-    fn metas(&self) -> Vec<Arc<BoMeta>> {
+    pub(crate) fn metas(&self) -> Vec<Arc<BoMeta>> {
         self.bos.lock().values().cloned().collect()
     }
 

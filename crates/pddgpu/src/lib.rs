@@ -8,6 +8,7 @@ pub mod device;
 pub mod gem;
 pub mod gtt_mgr;
 pub mod hw;
+pub mod invariants;
 pub mod ioctl;
 pub mod mgr_common;
 pub mod ttm_glue;
