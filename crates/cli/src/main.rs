@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use pddgpu_cli::bench::{self, BenchPlan, BenchReport, WorkloadId};
 use pddgpu_cli::map_svg::{render_svg, ColorBy};
 use pddgpu_cli::progress::Progress;
-use pddgpu_cli::run::RunOutcome;
+use pddgpu_cli::run::{RunOutcome, Trace};
 use pddgpu_cli::scenario::{ByteSize, Overrides, Scenario};
 use pddgpu_cli::stress::{self, StressConfig};
 use pddgpu_cli::{CliError, Result};
@@ -69,6 +69,11 @@ struct RunArgs {
     /// Draw the VRAM and GTT maps at the end state as SVG (blocks coloured by kind).
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+
+    /// Record every operation as JSON lines (seq, client, step, op, handle, kind, size,
+    /// result).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -146,13 +151,17 @@ impl ScenarioArgs {
         })?)
     }
 
-    /// Runs the scenario with a progress bar.
-    fn run(&self) -> Result<RunOutcome> {
+    /// Runs the scenario with a progress bar, recording a trace if `trace` is given.
+    fn run(&self, trace: Option<&std::path::Path>) -> Result<RunOutcome> {
         let scn = self.load()?;
+        let trace = trace.map(Trace::create).transpose()?;
         let steps = u64::from(scn.workload.threads).saturating_mul(scn.workload.ops_per_client);
         let progress = Progress::new(steps, &scn.name);
-        let out = pddgpu_cli::run::run(&scn, &progress)?;
+        let out = pddgpu_cli::run::run(&scn, &progress, trace.as_ref())?;
         progress.finish();
+        if let Some(t) = &trace {
+            t.finish()?;
+        }
         Ok(out)
     }
 }
@@ -288,7 +297,7 @@ fn stress_cmd(args: &StressArgs) -> Result<ExitCode> {
 }
 
 fn run_cmd(args: &RunArgs) -> Result<ExitCode> {
-    let out = args.scenario.run()?;
+    let out = args.scenario.run(args.trace.as_deref())?;
     print!("{}", out.report.render_text());
     if args.dump {
         println!("\nVRAM manager:\n{}", out.vram_dump);
@@ -309,7 +318,7 @@ fn run_cmd(args: &RunArgs) -> Result<ExitCode> {
 }
 
 fn dump_cmd(args: &DumpArgs) -> Result<ExitCode> {
-    let out = args.scenario.run()?;
+    let out = args.scenario.run(None)?;
     println!("VRAM manager:\n{}", out.vram_dump);
     println!("GTT manager:\n{}", out.gtt_dump);
     Ok(if out.report.integrity.ok {
@@ -320,7 +329,7 @@ fn dump_cmd(args: &DumpArgs) -> Result<ExitCode> {
 }
 
 fn map_cmd(args: &MapArgs) -> Result<ExitCode> {
-    let out = args.scenario.run()?;
+    let out = args.scenario.run(None)?;
     let by = match args.color_by {
         ColorArg::Kind => ColorBy::Kind,
         ColorArg::Owner => ColorBy::Owner,

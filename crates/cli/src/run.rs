@@ -100,6 +100,77 @@ fn flags_of(kind: &BoKind) -> CreateFlags {
     })
 }
 
+/// The `--trace` recorder: one JSON object per line per operation, in the order the
+/// operations completed (`seq`), with the client, step, operation, handle, kind, size
+/// and result (`"ok"` or the errno name).
+#[derive(Debug)]
+pub struct Trace {
+    out: Mutex<std::io::BufWriter<std::fs::File>>,
+    seq: AtomicU64,
+    failed: AtomicBool,
+}
+
+impl Trace {
+    /// Creates (truncates) the trace file.
+    ///
+    /// # Errors
+    /// [`CliError::Io`] if the file cannot be created.
+    pub fn create(path: &std::path::Path) -> Result<Self> {
+        let f = std::fs::File::create(path).map_err(|e| CliError::io(path, e))?;
+        Ok(Self {
+            out: Mutex::new(std::io::BufWriter::new(f)),
+            seq: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    fn record(&self, ev: &TraceEvent<'_>) {
+        use std::io::Write as _;
+        let Ok(mut out) = self.out.lock() else {
+            self.failed.store(true, Ordering::Relaxed);
+            return;
+        };
+        // The sequence number is taken under the lock so lines are in `seq` order.
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let line = serde_json::json!({
+            "seq": seq, "client": ev.client, "step": ev.step, "op": ev.op,
+            "handle": ev.handle, "kind": ev.kind, "size": ev.size, "result": ev.result,
+        });
+        if writeln!(out, "{line}").is_err() {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Flushes the file.
+    ///
+    /// # Errors
+    /// [`CliError::Driver`] if any write or the flush failed.
+    pub fn finish(&self) -> Result<()> {
+        use std::io::Write as _;
+        let flushed = self
+            .out
+            .lock()
+            .map(|mut o| o.flush().is_ok())
+            .unwrap_or(false);
+        if !flushed || self.failed.load(Ordering::Relaxed) {
+            return Err(CliError::Driver("writing the trace failed".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// One line of the trace, less its sequence number.
+#[derive(Debug)]
+struct TraceEvent<'a> {
+    client: u32,
+    step: u64,
+    op: &'a str,
+    handle: u32,
+    kind: &'a str,
+    size: u64,
+    result: &'a str,
+}
+
 /// One live BO of a client.
 #[derive(Debug)]
 struct LiveBo {
@@ -137,6 +208,8 @@ struct Shared {
 
 struct Client<'a> {
     id: u32,
+    trace: Option<&'a Trace>,
+    step: u64,
     file: &'a File,
     scn: &'a Scenario,
     shared: &'a Shared,
@@ -156,9 +229,26 @@ impl Client<'_> {
         }
     }
 
-    fn fail(&mut self, e: &pddgpu::gem::Error) {
+    /// Counts a failure; returns its errno name.
+    fn fail(&mut self, e: &pddgpu::gem::Error) -> String {
         let name = errno_name(self.file.errno(e).raw_os_error());
         self.tally.failures.record(&name);
+        name
+    }
+
+    fn trace(&self, op: &str, handle: u32, kind: usize, size: u64, result: &str) {
+        if let Some(t) = self.trace {
+            let kind = self.scn.kinds.get(kind).map_or("", |k| k.name.as_str());
+            t.record(&TraceEvent {
+                client: self.id,
+                step: self.step,
+                op,
+                handle,
+                kind,
+                size,
+                result,
+            });
+        }
     }
 
     fn note_usage(&self) {
@@ -175,6 +265,7 @@ impl Client<'_> {
     }
 
     fn step(&mut self, step: u64) {
+        self.step = step;
         // Free what expired.
         let mut i = 0;
         while i < self.live.len() {
@@ -201,6 +292,8 @@ impl Client<'_> {
             let i = usize::try_from(self.below(self.live.len() as u64)).unwrap_or(0);
             if self.verify(i) {
                 self.tally.ops.readbacks += 1;
+                let bo = &self.live[i];
+                self.trace("readback", bo.handle.get(), bo.kind, bo.size, "ok");
             }
         }
     }
@@ -239,10 +332,12 @@ impl Client<'_> {
         let handle = match self.file.gem_create(&req) {
             Ok(h) => h,
             Err(e) => {
-                self.fail(&e);
+                let name = self.fail(&e);
+                self.trace("create", 0, k, size, &name);
                 return;
             }
         };
+        self.trace("create", handle.get(), k, size, "ok");
         self.tally
             .latencies
             .push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
@@ -258,8 +353,14 @@ impl Client<'_> {
         if !kind.flags.contains(&CreateFlagName::NoCpuAccess) {
             let seed = (self.rng.next_u64() & 0xff) as u8 | 1;
             match self.write_pattern(handle, size, seed) {
-                Ok(()) => bo.pattern = Some(seed),
-                Err(e) => self.fail(&e),
+                Ok(()) => {
+                    bo.pattern = Some(seed);
+                    self.trace("map_write", handle.get(), k, size, "ok");
+                }
+                Err(e) => {
+                    let name = self.fail(&e);
+                    self.trace("map_write", handle.get(), k, size, &name);
+                }
             }
             self.tally.ops.maps += 1;
         }
@@ -332,8 +433,8 @@ impl Client<'_> {
             return;
         }
         let i = usize::try_from(self.below(self.live.len() as u64)).unwrap_or(0);
-        let handle = self.live[i].handle;
-        let pref = preferred_of(&self.scn.kinds[self.live[i].kind]);
+        let (handle, kind, size) = (self.live[i].handle, self.live[i].kind, self.live[i].size);
+        let pref = preferred_of(&self.scn.kinds[kind]);
         match self.file.gem_op(&GemOp {
             handle,
             op: GemOpKind::Pin(pref),
@@ -347,8 +448,12 @@ impl Client<'_> {
                 }
                 self.tally.ops.revalidations += 1;
                 self.note_usage();
+                self.trace("revalidate", handle.get(), kind, size, "ok");
             }
-            Err(e) => self.fail(&e),
+            Err(e) => {
+                let name = self.fail(&e);
+                self.trace("revalidate", handle.get(), kind, size, &name);
+            }
         }
     }
 
@@ -361,18 +466,25 @@ impl Client<'_> {
             self.vram_live -= bo.size;
         }
         match self.file.gem_close(bo.handle) {
-            Ok(()) => self.tally.ops.frees += 1,
-            Err(e) => self.fail(&e),
+            Ok(()) => {
+                self.tally.ops.frees += 1;
+                self.trace("close", bo.handle.get(), bo.kind, bo.size, "ok");
+            }
+            Err(e) => {
+                let name = self.fail(&e);
+                self.trace("close", bo.handle.get(), bo.kind, bo.size, &name);
+            }
         }
     }
 }
 
-/// Runs `scn`; `progress` advances by one per client step.
+/// Runs `scn`; `progress` advances by one per client step; every operation is
+/// recorded in `trace` if given.
 ///
 /// # Errors
 /// [`CliError::InvalidArgument`] if the driver refuses the device sizes;
 /// [`CliError::Driver`] if a file cannot be opened or a client thread panics.
-pub fn run(scn: &Scenario, progress: &Progress) -> Result<RunOutcome> {
+pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result<RunOutcome> {
     let dev = Device::new(DeviceConfig {
         hw: HwConfig {
             vram_size: scn.device.vram.0,
@@ -421,6 +533,8 @@ pub fn run(scn: &Scenario, progress: &Progress) -> Result<RunOutcome> {
                 s.spawn(move || {
                     let mut c = Client {
                         id,
+                        trace,
+                        step: 0,
                         file,
                         scn,
                         shared,

@@ -280,3 +280,62 @@ fn map_colours_by_owner() {
     let owners: Vec<&String> = legend.iter().filter(|l| l.starts_with("client ")).collect();
     assert!(!owners.is_empty() && owners.len() <= 2, "{legend:?}");
 }
+
+#[test]
+fn trace_records_every_operation_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = dir.path().join("tiny.toml");
+    std::fs::write(&scn, TINY).unwrap();
+    let trace = dir.path().join("trace.jsonl");
+    let json = dir.path().join("report.json");
+    pddgpu()
+        .arg("run")
+        .arg(&scn)
+        .arg("--trace")
+        .arg(&trace)
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["seq"].as_u64(), Some(i as u64), "lines are in seq order");
+        assert!(l["client"].as_u64().unwrap() < 2);
+        assert!(["texture", "constants", "staging"].contains(&l["kind"].as_str().unwrap()));
+    }
+    let count = |op: &str| {
+        lines
+            .iter()
+            .filter(|l| l["op"] == op && l["result"] == "ok")
+            .count() as u64
+    };
+    assert_eq!(count("create"), report["ops"]["creates"].as_u64().unwrap());
+    assert_eq!(count("close"), report["ops"]["frees"].as_u64().unwrap());
+    assert_eq!(
+        count("revalidate"),
+        report["ops"]["revalidations"].as_u64().unwrap()
+    );
+    assert_eq!(
+        count("readback"),
+        report["ops"]["readbacks"].as_u64().unwrap()
+    );
+    // Every created handle of a client is closed exactly once.
+    for l in lines
+        .iter()
+        .filter(|l| l["op"] == "create" && l["result"] == "ok")
+    {
+        let closes = lines
+            .iter()
+            .filter(|c| {
+                c["op"] == "close" && c["client"] == l["client"] && c["handle"] == l["handle"]
+            })
+            .count();
+        assert_eq!(closes, 1, "{l}");
+    }
+}
