@@ -18,3 +18,8 @@ pub mod vram_mgr;
 pub use bo::{BoParam, PddgpuBo};
 pub use device::{Device, DeviceConfig};
 pub use gem::{DmaBuf, File, GemObject, Mapping, OpenFile};
+
+// The repository README's Rust examples run as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
