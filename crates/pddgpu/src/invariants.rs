@@ -259,3 +259,5 @@ fn compare_books(dev: &Device, d: &Derived, zombies: usize) -> Result<(), Violat
     }
     Ok(())
 }
+
+pub mod fuzz;
