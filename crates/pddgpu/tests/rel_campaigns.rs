@@ -75,7 +75,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases(64)))]
+    #![proptest_config(ProptestConfig::with_cases(cases(128)))]
     #[test]
     fn ioctl_campaign(data in prop::collection::vec(any::<u8>(), 0..1024)) {
         let s = ioctl_run(&data).map_err(|v| TestCaseError::fail(v.to_string()))?;
