@@ -109,3 +109,14 @@ fn zz_print_totals() {
     MM.report("mm");
     IOCTL.report("ioctl");
 }
+
+/// Inputs the libFuzzer targets once flagged, kept as regressions.
+#[test]
+fn fuzzer_regressions() {
+    // mmap of an object created with NO_CPU_ACCESS answers EPERM (as amdgpu does).
+    let eperm_mmap = [
+        32, 35, 35, 249, 32, 45, 8, 1, 45, 0, 65, 107, 0, 142, 4, 0, 0, 0, 61, 10,
+    ];
+    let s = ioctl_run(&eperm_mmap).unwrap();
+    assert!(s.refused > 0, "{s:?}");
+}

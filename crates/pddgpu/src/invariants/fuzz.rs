@@ -335,8 +335,10 @@ fn encode<T: AbiBytes>(arg: &T) -> Vec<u8> {
     buf
 }
 
-/// Errnos an ioctl may answer; anything else is a violation.
-const ALLOWED: [Errno; 7] = [
+/// Errnos an ioctl may answer; anything else is a violation (`EPERM`: mmap of an
+/// object created without CPU access).
+const ALLOWED: [Errno; 8] = [
+    Errno::PERM,
     Errno::INVAL,
     Errno::NOENT,
     Errno::NOSPC,
