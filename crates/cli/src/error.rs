@@ -38,6 +38,9 @@ pub enum CliError {
     /// not open its file, a client thread panicked).
     #[error("driver: {0}")]
     Driver(String),
+    /// A trace file is malformed (the message names the line).
+    #[error("trace: {0}")]
+    Trace(String),
     /// Serialising a report failed.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -57,7 +60,7 @@ impl CliError {
                 io::ErrorKind::NotFound => ENOENT,
                 _ => source.raw_os_error().unwrap_or(EIO),
             },
-            Self::Json(_) => EINVAL,
+            Self::Json(_) | Self::Trace(_) => EINVAL,
             Self::Driver(_) => EIO,
         }
     }

@@ -41,9 +41,11 @@ pub mod compare;
 pub mod error;
 pub mod map_svg;
 pub mod progress;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod stress;
+pub mod trace;
 
 pub use error::{CliError, Result};

@@ -8,9 +8,10 @@ use clap::{Args, Parser, Subcommand};
 use pddgpu_cli::bench::{self, BenchPlan, BenchReport, WorkloadId};
 use pddgpu_cli::map_svg::{render_svg, ColorBy};
 use pddgpu_cli::progress::Progress;
-use pddgpu_cli::run::{RunOutcome, Trace};
+use pddgpu_cli::run::RunOutcome;
 use pddgpu_cli::scenario::{ByteSize, Overrides, Scenario};
 use pddgpu_cli::stress::{self, StressConfig};
+use pddgpu_cli::trace::{Trace, TraceHeader};
 use pddgpu_cli::{CliError, Result};
 
 /// Drive the pddgpu GPU memory-management stack on a simulated device.
@@ -51,6 +52,35 @@ enum Command {
     /// invariants are checked, usage must be zero and the leak report empty; the exit
     /// status is 1 if any check fails.
     Stress(StressArgs),
+    /// Replay a trace recorded by `run --trace` and report where the outcome differs.
+    ///
+    /// The device is rebuilt from the trace header (same VRAM, visible and GTT sizes),
+    /// one GEM file is opened per recorded client, and every operation (create,
+    /// map_write, readback, pin, unpin, close) is issued through the GEM API in the
+    /// trace's global order (seq), on one thread. After each, its result is compared
+    /// with the recorded one: success or errno, created handle, domain and GPU offset,
+    /// readback verdict; the end-state and final device statistics are compared too.
+    ///
+    /// A single-client run replays identically. With several clients, `run --trace`
+    /// executes each operation under the trace lock, so the recorded order is exactly
+    /// the order in which operations took effect; the replay issues them in that order
+    /// and reports every operation whose result still differs (work the device did
+    /// asynchronously, such as copy-engine fences, delayed deletes and retry back-offs,
+    /// can land at a different point relative to the operations).
+    ///
+    /// Exit status: 0 if identical, 1 on any divergence or error (a malformed trace is
+    /// reported with its line number).
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The trace (JSON lines written by `pddgpu run --trace`).
+    trace: PathBuf,
+
+    /// List at most N divergences (all are counted).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_divergences: usize,
 }
 
 #[derive(Debug, Args)]
@@ -70,8 +100,11 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
 
-    /// Record every operation as JSON lines (seq, client, step, op, handle, kind, size,
-    /// result).
+    /// Record every operation as JSON lines for `pddgpu replay`: a header (format
+    /// version, seed, device sizes, clients), then per operation its global seq,
+    /// client, request and observed result (errno, handle, domain, GPU offset), and the
+    /// end-state and final device statistics. While tracing, each operation runs under
+    /// the trace lock, so the recorded order is the order operations took effect.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
 }
@@ -154,7 +187,8 @@ impl ScenarioArgs {
     /// Runs the scenario with a progress bar, recording a trace if `trace` is given.
     fn run(&self, trace: Option<&std::path::Path>) -> Result<RunOutcome> {
         let scn = self.load()?;
-        let trace = trace.map(Trace::create).transpose()?;
+        let header = TraceHeader::for_scenario(&scn);
+        let trace = trace.map(|p| Trace::create(p, &header)).transpose()?;
         let steps = u64::from(scn.workload.threads).saturating_mul(scn.workload.ops_per_client);
         let progress = Progress::new(steps, &scn.name);
         let out = pddgpu_cli::run::run(&scn, &progress, trace.as_ref())?;
@@ -234,6 +268,7 @@ fn main() -> ExitCode {
         Command::Dump(args) => dump_cmd(&args),
         Command::Map(args) => map_cmd(&args),
         Command::Stress(args) => stress_cmd(&args),
+        Command::Replay(args) => replay_cmd(&args),
     };
     match result {
         Ok(code) => code,
@@ -277,6 +312,18 @@ fn bench_cmd(args: &BenchArgs) -> Result<()> {
         fs::write(path, json + "\n").map_err(|e| CliError::io(path, e))?;
     }
     Ok(())
+}
+
+fn replay_cmd(args: &ReplayArgs) -> Result<ExitCode> {
+    let text = fs::read_to_string(&args.trace).map_err(|e| CliError::io(&args.trace, e))?;
+    let parsed = pddgpu_cli::trace::parse(&text)?;
+    let report = pddgpu_cli::replay::replay(&parsed)?;
+    print!("{}", report.render_text(args.max_divergences));
+    Ok(if report.identical() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn stress_cmd(args: &StressArgs) -> Result<ExitCode> {

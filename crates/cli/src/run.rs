@@ -45,9 +45,12 @@ use crate::report::{
 };
 use crate::scenario::{BoKind, CreateFlagName, DomainName, Scenario};
 use crate::stress::errno_name;
+use crate::trace::{
+    DeviceCounters, Observed, Op, StatsPoint, Trace, TraceDevice, TraceGuard, TraceHeader,
+};
 
 /// Bytes per pattern chunk: a multiple of 256, so every chunk of a BO is the same.
-const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// What a run produced: the report and the managers' debug dumps at the end state.
 #[derive(Debug, Clone)]
@@ -63,7 +66,7 @@ pub struct RunOutcome {
 }
 
 /// The pattern chunk of a BO with pattern seed `seed`.
-fn pattern_chunk(seed: u8) -> Vec<u8> {
+pub(crate) fn pattern_chunk(seed: u8) -> Vec<u8> {
     (0..CHUNK)
         .map(|i| (i as u8).wrapping_mul(31) ^ seed)
         .collect()
@@ -98,77 +101,6 @@ fn flags_of(kind: &BoKind) -> CreateFlags {
             CreateFlagName::Topdown => CreateFlags::TOPDOWN,
         }
     })
-}
-
-/// The `--trace` recorder: one JSON object per line per operation, in the order the
-/// operations completed (`seq`), with the client, step, operation, handle, kind, size
-/// and result (`"ok"` or the errno name).
-#[derive(Debug)]
-pub struct Trace {
-    out: Mutex<std::io::BufWriter<std::fs::File>>,
-    seq: AtomicU64,
-    failed: AtomicBool,
-}
-
-impl Trace {
-    /// Creates (truncates) the trace file.
-    ///
-    /// # Errors
-    /// [`CliError::Io`] if the file cannot be created.
-    pub fn create(path: &std::path::Path) -> Result<Self> {
-        let f = std::fs::File::create(path).map_err(|e| CliError::io(path, e))?;
-        Ok(Self {
-            out: Mutex::new(std::io::BufWriter::new(f)),
-            seq: AtomicU64::new(0),
-            failed: AtomicBool::new(false),
-        })
-    }
-
-    fn record(&self, ev: &TraceEvent<'_>) {
-        use std::io::Write as _;
-        let Ok(mut out) = self.out.lock() else {
-            self.failed.store(true, Ordering::Relaxed);
-            return;
-        };
-        // The sequence number is taken under the lock so lines are in `seq` order.
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let line = serde_json::json!({
-            "seq": seq, "client": ev.client, "step": ev.step, "op": ev.op,
-            "handle": ev.handle, "kind": ev.kind, "size": ev.size, "result": ev.result,
-        });
-        if writeln!(out, "{line}").is_err() {
-            self.failed.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Flushes the file.
-    ///
-    /// # Errors
-    /// [`CliError::Driver`] if any write or the flush failed.
-    pub fn finish(&self) -> Result<()> {
-        use std::io::Write as _;
-        let flushed = self
-            .out
-            .lock()
-            .map(|mut o| o.flush().is_ok())
-            .unwrap_or(false);
-        if !flushed || self.failed.load(Ordering::Relaxed) {
-            return Err(CliError::Driver("writing the trace failed".to_owned()));
-        }
-        Ok(())
-    }
-}
-
-/// One line of the trace, less its sequence number.
-#[derive(Debug)]
-struct TraceEvent<'a> {
-    client: u32,
-    step: u64,
-    op: &'a str,
-    handle: u32,
-    kind: &'a str,
-    size: u64,
-    result: &'a str,
 }
 
 /// One live BO of a client.
@@ -220,7 +152,7 @@ struct Client<'a> {
     tally: ClientTally,
 }
 
-impl Client<'_> {
+impl<'a> Client<'a> {
     fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             0
@@ -236,18 +168,16 @@ impl Client<'_> {
         name
     }
 
-    fn trace(&self, op: &str, handle: u32, kind: usize, size: u64, result: &str) {
-        if let Some(t) = self.trace {
+    /// Takes the trace lock if tracing: the operation that follows and its record are
+    /// then one step of the global order.
+    fn traced(&self) -> Option<TraceGuard<'a>> {
+        self.trace.map(Trace::lock)
+    }
+
+    fn record(&self, guard: Option<TraceGuard<'_>>, kind: usize, op: Op, result: Observed) {
+        if let Some(g) = guard {
             let kind = self.scn.kinds.get(kind).map_or("", |k| k.name.as_str());
-            t.record(&TraceEvent {
-                client: self.id,
-                step: self.step,
-                op,
-                handle,
-                kind,
-                size,
-                result,
-            });
+            g.record(self.id, self.step, kind, op, result);
         }
     }
 
@@ -292,8 +222,6 @@ impl Client<'_> {
             let i = usize::try_from(self.below(self.live.len() as u64)).unwrap_or(0);
             if self.verify(i) {
                 self.tally.ops.readbacks += 1;
-                let bo = &self.live[i];
-                self.trace("readback", bo.handle.get(), bo.kind, bo.size, "ok");
             }
         }
     }
@@ -328,19 +256,32 @@ impl Client<'_> {
                 return;
             }
         };
+        let op = Op::Create {
+            size,
+            alignment: kind.alignment.0,
+            domains: req.domains().bits(),
+            flags: req.flags().bits(),
+        };
+        let guard = self.traced();
         let t = Instant::now();
-        let handle = match self.file.gem_create(&req) {
-            Ok(h) => h,
+        let created = self.file.gem_create(&req);
+        let elapsed = t.elapsed();
+        let handle = match created {
+            Ok(h) => {
+                let mut seen = Observed::placed(self.file, h);
+                seen.handle = Some(h.get());
+                self.record(guard, k, op, seen);
+                h
+            }
             Err(e) => {
                 let name = self.fail(&e);
-                self.trace("create", 0, k, size, &name);
+                self.record(guard, k, op, Observed::failed(name));
                 return;
             }
         };
-        self.trace("create", handle.get(), k, size, "ok");
         self.tally
             .latencies
-            .push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            .push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
         self.tally.ops.creates += 1;
         self.note_usage();
         let mut bo = LiveBo {
@@ -352,14 +293,19 @@ impl Client<'_> {
         };
         if !kind.flags.contains(&CreateFlagName::NoCpuAccess) {
             let seed = (self.rng.next_u64() & 0xff) as u8 | 1;
-            match self.write_pattern(handle, size, seed) {
+            let op = Op::MapWrite {
+                handle: handle.get(),
+                pattern: seed,
+            };
+            let guard = self.traced();
+            match write_pattern(self.file, handle, size, seed) {
                 Ok(()) => {
                     bo.pattern = Some(seed);
-                    self.trace("map_write", handle.get(), k, size, "ok");
+                    self.record(guard, k, op, Observed::placed(self.file, handle));
                 }
                 Err(e) => {
                     let name = self.fail(&e);
-                    self.trace("map_write", handle.get(), k, size, &name);
+                    self.record(guard, k, op, Observed::failed(name));
                 }
             }
             self.tally.ops.maps += 1;
@@ -370,18 +316,6 @@ impl Client<'_> {
         self.live.push(bo);
     }
 
-    fn write_pattern(&self, h: Handle, size: u64, seed: u8) -> pddgpu::gem::Result<()> {
-        let map = self.file.map(h)?;
-        let chunk = pattern_chunk(seed);
-        let mut off = 0u64;
-        while off < size {
-            let n = usize::try_from((size - off).min(CHUNK as u64)).unwrap_or(CHUNK);
-            map.write(off, &chunk[..n])?;
-            off += n as u64;
-        }
-        Ok(())
-    }
-
     /// Verifies live BO `i`'s pattern; false if it has none or could not be mapped.
     fn verify(&mut self, i: usize) -> bool {
         let (h, size, Some(seed)) = (self.live[i].handle, self.live[i].size, self.live[i].pattern)
@@ -389,43 +323,42 @@ impl Client<'_> {
             return false;
         };
         self.tally.ops.maps += 1;
-        let map = match self.file.map(h) {
-            Ok(m) => m,
-            Err(e) => {
-                self.fail(&e);
-                return false;
-            }
+        let kind = self.live[i].kind;
+        let op = Op::Readback {
+            handle: h.get(),
+            pattern: seed,
         };
-        let want = pattern_chunk(seed);
-        let mut got = vec![0u8; CHUNK];
-        let mut off = 0u64;
-        while off < size {
-            let n = usize::try_from((size - off).min(CHUNK as u64)).unwrap_or(CHUNK);
-            if let Err(e) = map.read(off, &mut got[..n]) {
-                self.fail(&e);
-                return false;
+        let guard = self.traced();
+        match verify_pattern(self.file, h, size, seed) {
+            Err(e) => {
+                let name = self.fail(&e);
+                self.record(guard, kind, op, Observed::failed(name));
+                false
             }
-            if got[..n] != want[..n] {
-                let j = (0..n).find(|&j| got[j] != want[j]).unwrap_or(0);
+            Ok(Some(bad)) => {
+                let mut seen = Observed::placed(self.file, h);
+                seen.verified = Some(false);
+                self.record(guard, kind, op, seen);
                 self.tally.mismatches += 1;
                 if self.tally.first_mismatch.is_none() {
                     self.tally.first_mismatch = Some(format!(
-                        "client {} handle {} ({}) offset {:#x}: expected {:#04x}, found {:#04x}",
+                        "client {} handle {} ({}) {bad}",
                         self.id,
                         h.get(),
-                        self.scn.kinds[self.live[i].kind].name,
-                        off + j as u64,
-                        want[j],
-                        got[j]
+                        self.scn.kinds[kind].name,
                     ));
                 }
-                return true;
+                true
             }
-            off += n as u64;
+            Ok(None) => {
+                let mut seen = Observed::placed(self.file, h);
+                seen.verified = Some(true);
+                self.record(guard, kind, op, seen);
+                self.tally.verified_bos += 1;
+                self.tally.verified_bytes += size;
+                true
+            }
         }
-        self.tally.verified_bos += 1;
-        self.tally.verified_bytes += size;
-        true
     }
 
     fn revalidate(&mut self) {
@@ -433,28 +366,38 @@ impl Client<'_> {
             return;
         }
         let i = usize::try_from(self.below(self.live.len() as u64)).unwrap_or(0);
-        let (handle, kind, size) = (self.live[i].handle, self.live[i].kind, self.live[i].size);
+        let (handle, kind) = (self.live[i].handle, self.live[i].kind);
         let pref = preferred_of(&self.scn.kinds[kind]);
-        match self.file.gem_op(&GemOp {
+        let op = Op::Pin {
+            handle: handle.get(),
+            domains: pref.bits(),
+        };
+        let guard = self.traced();
+        if let Err(e) = self.file.gem_op(&GemOp {
             handle,
             op: GemOpKind::Pin(pref),
         }) {
-            Ok(()) => {
-                if let Err(e) = self.file.gem_op(&GemOp {
-                    handle,
-                    op: GemOpKind::Unpin,
-                }) {
-                    self.fail(&e);
-                }
-                self.tally.ops.revalidations += 1;
-                self.note_usage();
-                self.trace("revalidate", handle.get(), kind, size, "ok");
-            }
+            let name = self.fail(&e);
+            self.record(guard, kind, op, Observed::failed(name));
+            return;
+        }
+        self.record(guard, kind, op, Observed::placed(self.file, handle));
+        let op = Op::Unpin {
+            handle: handle.get(),
+        };
+        let guard = self.traced();
+        match self.file.gem_op(&GemOp {
+            handle,
+            op: GemOpKind::Unpin,
+        }) {
+            Ok(()) => self.record(guard, kind, op, Observed::default()),
             Err(e) => {
                 let name = self.fail(&e);
-                self.trace("revalidate", handle.get(), kind, size, &name);
+                self.record(guard, kind, op, Observed::failed(name));
             }
         }
+        self.tally.ops.revalidations += 1;
+        self.note_usage();
     }
 
     fn release(&mut self, bo: LiveBo) {
@@ -465,17 +408,85 @@ impl Client<'_> {
         if preferred_of(&self.scn.kinds[bo.kind]) == Domains::VRAM {
             self.vram_live -= bo.size;
         }
+        let op = Op::Close {
+            handle: bo.handle.get(),
+        };
+        let guard = self.traced();
         match self.file.gem_close(bo.handle) {
             Ok(()) => {
+                self.record(guard, bo.kind, op, Observed::default());
                 self.tally.ops.frees += 1;
-                self.trace("close", bo.handle.get(), bo.kind, bo.size, "ok");
             }
             Err(e) => {
                 let name = self.fail(&e);
-                self.trace("close", bo.handle.get(), bo.kind, bo.size, &name);
+                self.record(guard, bo.kind, op, Observed::failed(name));
             }
         }
     }
+}
+
+/// Writes the pattern of seed `seed` into the whole BO `h` through a CPU map.
+pub(crate) fn write_pattern(
+    file: &File,
+    h: Handle,
+    size: u64,
+    seed: u8,
+) -> pddgpu::gem::Result<()> {
+    let map = file.map(h)?;
+    let chunk = pattern_chunk(seed);
+    let mut off = 0u64;
+    while off < size {
+        let n = usize::try_from((size - off).min(CHUNK as u64)).unwrap_or(CHUNK);
+        map.write(off, &chunk[..n])?;
+        off += n as u64;
+    }
+    Ok(())
+}
+
+/// Maps the whole BO `h` and compares it with the pattern of seed `seed`: `Ok(None)`
+/// if it matches, `Ok(Some(description))` of the first wrong byte otherwise.
+pub(crate) fn verify_pattern(
+    file: &File,
+    h: Handle,
+    size: u64,
+    seed: u8,
+) -> pddgpu::gem::Result<Option<String>> {
+    let map = file.map(h)?;
+    let want = pattern_chunk(seed);
+    let mut got = vec![0u8; CHUNK];
+    let mut off = 0u64;
+    while off < size {
+        let n = usize::try_from((size - off).min(CHUNK as u64)).unwrap_or(CHUNK);
+        map.read(off, &mut got[..n])?;
+        if got[..n] != want[..n] {
+            let j = (0..n).find(|&j| got[j] != want[j]).unwrap_or(0);
+            return Ok(Some(format!(
+                "offset {:#x}: expected {:#04x}, found {:#04x}",
+                off + j as u64,
+                want[j],
+                got[j]
+            )));
+        }
+        off += n as u64;
+    }
+    Ok(None)
+}
+/// The simulated device of these sizes, every other setting the default (what `run`
+/// uses and what `replay` rebuilds from a trace header).
+///
+/// # Errors
+/// [`CliError::InvalidArgument`] if the driver refuses the sizes.
+pub(crate) fn new_device(d: &TraceDevice) -> Result<std::sync::Arc<Device>> {
+    Device::new(DeviceConfig {
+        hw: HwConfig {
+            vram_size: d.vram_size,
+            visible_vram_size: d.visible_size,
+            gtt_size: d.gtt_size,
+            ..HwConfig::default()
+        },
+        ..DeviceConfig::default()
+    })
+    .map_err(|e| CliError::InvalidArgument(format!("device: {e}")))
 }
 
 /// Runs `scn`; `progress` advances by one per client step; every operation is
@@ -485,16 +496,7 @@ impl Client<'_> {
 /// [`CliError::InvalidArgument`] if the driver refuses the device sizes;
 /// [`CliError::Driver`] if a file cannot be opened or a client thread panics.
 pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result<RunOutcome> {
-    let dev = Device::new(DeviceConfig {
-        hw: HwConfig {
-            vram_size: scn.device.vram.0,
-            visible_vram_size: scn.device.visible.0,
-            gtt_size: scn.device.gtt.0,
-            ..HwConfig::default()
-        },
-        ..DeviceConfig::default()
-    })
-    .map_err(|e| CliError::InvalidArgument(format!("device: {e}")))?;
+    let dev = new_device(&TraceHeader::for_scenario(scn).device)?;
     let threads = scn.workload.threads;
     let files: Vec<File> = (0..threads)
         .map(|_| dev.open())
@@ -575,6 +577,12 @@ pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result
             })
             .collect();
         end_reached.wait();
+        if let Some(t) = trace {
+            t.lock().record_stats(
+                StatsPoint::EndState,
+                DeviceCounters::sample(&dev, files.first()),
+            );
+        }
         let m = dev.mem_info();
         let info = files.first().and_then(|f| f.info(InfoQuery::Memory).ok());
         let largest = info.map_or(0, |i| i.vram.max_allocation);
@@ -628,6 +636,10 @@ pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result
         + total.ops.revalidations
         + total.ops.readbacks;
 
+    if let Some(t) = trace {
+        t.lock()
+            .record_stats(StatsPoint::Final, DeviceCounters::sample(&dev, None));
+    }
     let stats = dev.get_stats();
     dev.delayed_delete(false);
     let mut problems: Vec<String> = Vec::new();

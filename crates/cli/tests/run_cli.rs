@@ -300,40 +300,75 @@ fn trace_records_every_operation_as_json_lines() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let text = std::fs::read_to_string(&trace).unwrap();
-    let lines: Vec<serde_json::Value> = text
+    let all: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    for (i, l) in lines.iter().enumerate() {
+    let header = &all[0];
+    assert_eq!(header["format"], "pddgpu-trace");
+    assert_eq!(header["version"], 2);
+    assert_eq!(header["seed"], 11);
+    assert_eq!(header["threads"], 2);
+    assert_eq!(header["device"]["vram_size"], 32 << 20);
+    assert_eq!(header["device"]["visible_size"], 8 << 20);
+    assert_eq!(header["device"]["gtt_size"], 64 << 20);
+    let last = all.last().unwrap();
+    assert_eq!(last["stats"], "final");
+    assert_eq!(last["vram_used"], 0);
+    assert_eq!(last["evictions"], report["evictions"]);
+    assert_eq!(last["bytes_moved"], report["bytes_moved"]);
+    let end: Vec<&serde_json::Value> = all.iter().filter(|l| l["stats"] == "end_state").collect();
+    assert_eq!(end.len(), 1);
+    assert_eq!(end[0]["vram_used"], report["end_state"]["vram_used"]);
+    assert_eq!(
+        end[0]["largest_free_vram_block"],
+        report["end_state"]["largest_free_vram_block"]
+    );
+    // Operations and the end-state sample share one gap-free sequence.
+    for (i, l) in all[1..all.len() - 1].iter().enumerate() {
         assert_eq!(l["seq"].as_u64(), Some(i as u64), "lines are in seq order");
+    }
+    let lines: Vec<&serde_json::Value> = all.iter().filter(|l| l.get("op").is_some()).collect();
+    for l in &lines {
         assert!(l["client"].as_u64().unwrap() < 2);
         assert!(["texture", "constants", "staging"].contains(&l["kind"].as_str().unwrap()));
     }
     let count = |op: &str| {
         lines
             .iter()
-            .filter(|l| l["op"] == op && l["result"] == "ok")
+            .filter(|l| l["op"] == op && l["result"].get("errno").is_none())
             .count() as u64
     };
     assert_eq!(count("create"), report["ops"]["creates"].as_u64().unwrap());
     assert_eq!(count("close"), report["ops"]["frees"].as_u64().unwrap());
     assert_eq!(
-        count("revalidate"),
+        count("unpin"),
         report["ops"]["revalidations"].as_u64().unwrap()
     );
+    // Readbacks of the mix plus the verification before each close of a mapped BO.
+    assert!(count("readback") >= report["ops"]["readbacks"].as_u64().unwrap());
     assert_eq!(
-        count("readback"),
-        report["ops"]["readbacks"].as_u64().unwrap()
+        count("map_write") + count("readback"),
+        report["ops"]["maps"].as_u64().unwrap()
     );
+    for l in lines.iter().filter(|l| l["op"] == "create") {
+        assert!(l["size"].as_u64().unwrap() > 0 && l["alignment"].as_u64().is_some());
+        assert!(l["domains"].as_u64().unwrap() > 0);
+        if l["result"].get("errno").is_none() {
+            assert!(["vram", "gtt", "cpu"].contains(&l["result"]["domain"].as_str().unwrap()));
+        }
+    }
     // Every created handle of a client is closed exactly once.
     for l in lines
         .iter()
-        .filter(|l| l["op"] == "create" && l["result"] == "ok")
+        .filter(|l| l["op"] == "create" && l["result"].get("errno").is_none())
     {
         let closes = lines
             .iter()
             .filter(|c| {
-                c["op"] == "close" && c["client"] == l["client"] && c["handle"] == l["handle"]
+                c["op"] == "close"
+                    && c["client"] == l["client"]
+                    && c["handle"] == l["result"]["handle"]
             })
             .count();
         assert_eq!(closes, 1, "{l}");
