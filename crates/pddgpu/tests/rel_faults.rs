@@ -1,10 +1,11 @@
 //! Fault injection under a concurrent workload: metadata allocation failure in the
 //! buddy allocator, node-allocation failure in the range allocator, copy-engine
-//! failures during moves and evictions, and the managers' error state, each switched
-//! on and off at random points while client threads create, write, move, verify and
-//! close objects. Every refused call must answer a documented errno and leave the
-//! client's handles as they were; every object not explicitly closed must keep its
-//! exact bytes; afterwards the whole-device invariants hold and nothing leaks.
+//! failures during moves and evictions, the managers' error state and GPU resets
+//! (followed by `Device::recover`), each switched on and off at random points while
+//! client threads create, write, move, verify and close objects. Every refused call
+//! must answer a documented errno and leave the client's handles as they were; every
+//! object not explicitly closed must keep its exact bytes; afterwards the whole-device
+//! invariants hold and nothing leaks.
 //!
 //! `PDDGPU_SOAK=<n>` multiplies the rounds.
 
@@ -149,17 +150,25 @@ fn faults_at_random_points_of_a_concurrent_workload() {
     let dev = device();
     let stop = Arc::new(AtomicBool::new(false));
     let faults = Arc::new(AtomicU64::new(0));
+    let resets = Arc::new(AtomicU64::new(0));
     let injector = {
         let (dev, stop, faults) = (Arc::clone(&dev), Arc::clone(&stop), Arc::clone(&faults));
+        let resets = Arc::clone(&resets);
         thread::spawn(move || {
             let mut rng = Rng(0xfa17);
             while !stop.load(Ordering::Relaxed) {
-                match rng.below(5) {
+                let reset = rng.below(6) == 4;
+                match rng.below(6) {
                     0 => dev.vram_mgr().set_fail_alloc_after(Some(rng.below(4))),
                     1 => dev.gtt_mgr().set_max_nodes(Some(rng.below(8) as usize)),
                     2 => dev.hw().copy_engine().fail_one_in(3, rng.next()),
                     3 => dev.set_error(),
                     _ => {}
+                }
+                if reset {
+                    // A GPU reset at a random moment: the GART is lost until recovery.
+                    dev.hw().gpu_reset();
+                    resets.fetch_add(1, Ordering::Relaxed);
                 }
                 faults.fetch_add(1, Ordering::Relaxed);
                 thread::sleep(std::time::Duration::from_micros(200 + rng.below(800)));
@@ -167,6 +176,9 @@ fn faults_at_random_points_of_a_concurrent_workload() {
                 dev.gtt_mgr().set_max_nodes(None);
                 dev.hw().copy_engine().fail_one_in(0, 0);
                 dev.clear_error();
+                if reset {
+                    dev.recover().unwrap();
+                }
                 thread::sleep(std::time::Duration::from_micros(rng.below(500)));
             }
         })
@@ -191,7 +203,8 @@ fn faults_at_random_points_of_a_concurrent_workload() {
     assert_eq!(s.bos, 0, "{s:?}");
     assert!(dev.leak_report().is_empty());
     println!(
-        "faults: {ops} ops, {refused} refused, {} faults injected, 0 violations",
-        faults.load(Ordering::Relaxed)
+        "faults: {ops} ops, {refused} refused, {} faults injected ({} GPU resets), 0 violations",
+        faults.load(Ordering::Relaxed),
+        resets.load(Ordering::Relaxed)
     );
 }
