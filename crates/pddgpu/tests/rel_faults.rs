@@ -208,3 +208,54 @@ fn faults_at_random_points_of_a_concurrent_workload() {
         resets.load(Ordering::Relaxed)
     );
 }
+
+#[test]
+fn shutdown_at_a_random_moment_of_a_concurrent_workload() {
+    for seed in 0..3u64 {
+        let dev = device();
+        let workers: Vec<_> = (0..3u64)
+            .map(|t| {
+                let f = open(&dev);
+                thread::spawn(move || {
+                    let mut rng = Rng(seed * 16 + t);
+                    let mut nodev = 0u64;
+                    for _ in 0..200 {
+                        let size = (rng.below(8) + 1) * 16 * KIB;
+                        let dom = [Domains::VRAM, Domains::GTT][rng.below(2) as usize];
+                        let req = pddgpu::uapi::GemCreate::new(size, 0, dom, CreateFlags::empty())
+                            .unwrap();
+                        match f.gem_create(&req) {
+                            Ok(h) if rng.below(2) == 0 => f.gem_close(h).unwrap(),
+                            Ok(_) => {}
+                            Err(e) => {
+                                let errno = f.errno(&e);
+                                assert!(ALLOWED.contains(&errno), "create: {e:?}");
+                                nodev += u64::from(errno == Errno::NODEV);
+                            }
+                        }
+                    }
+                    // The file is closed after shutdown: frees keep working.
+                    (f, nodev)
+                })
+            })
+            .collect();
+        thread::sleep(std::time::Duration::from_micros(Rng(seed).below(2000)));
+        dev.shutdown();
+        // From now on new files and allocations are refused with ENODEV.
+        let e = File::open(&dev).unwrap_err();
+        assert_eq!(e.errno_with(false), Errno::NODEV);
+        let (files, nodev): (Vec<_>, Vec<u64>) =
+            workers.into_iter().map(|w| w.join().unwrap()).unzip();
+        println!(
+            "shutdown run {seed}: {} creates refused with ENODEV",
+            nodev.iter().sum::<u64>()
+        );
+        let refs: Vec<&File> = files.iter().collect();
+        check_device(&dev, &refs).unwrap();
+        drop(refs);
+        drop(files);
+        dev.delayed_delete(false);
+        assert_eq!(check_device(&dev, &[]).unwrap().bos, 0);
+        assert!(dev.leak_report().is_empty(), "{}", dev.leak_report());
+    }
+}
