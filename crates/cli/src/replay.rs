@@ -29,7 +29,7 @@ use pddgpu::gem::{File, OpenFile};
 use pddgpu::uapi::{CreateFlags, Domains, GemCreate, GemOp, GemOpKind, Handle};
 
 use crate::error::{CliError, Result};
-use crate::run::{new_device, verify_pattern, write_pattern};
+use crate::run::{new_device, regions_of, verify_pattern, write_pattern};
 use crate::stress::errno_name;
 use crate::trace::{
     DeviceCounters, Observed, Op, OpRecord, ParsedTrace, StatsPoint, TraceHeader, TraceLine,
@@ -343,6 +343,16 @@ pub fn replay(trace: &ParsedTrace) -> Result<ReplayReport> {
                     recorded: s.counters,
                     replayed,
                 });
+                // The run drew its memory map here; its reservations bump the LRU.
+                let live: Vec<_> = s
+                    .inspected
+                    .iter()
+                    .filter_map(|&(c, h)| {
+                        let live = rp.handles.get(&(c, h)).copied();
+                        live.map(|h| (c, h, String::new()))
+                    })
+                    .collect();
+                let _ = regions_of(&rp.files, &live);
             }
         }
     }

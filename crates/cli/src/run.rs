@@ -577,10 +577,21 @@ pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result
             })
             .collect();
         end_reached.wait();
+        // Clients appended their BOs in the order they arrived; sorting by client (each
+        // client's own order kept) makes the snapshot's reservations, which bump the LRU,
+        // happen in an order a replay can repeat.
+        if let Ok(mut live) = shared.live_at_end.lock() {
+            live.sort_by_key(|(owner, _, _)| *owner);
+        }
         if let Some(t) = trace {
+            let inspected = shared.live_at_end.lock().map_or_else(
+                |_| Vec::new(),
+                |live| live.iter().map(|(o, h, _)| (*o, h.get())).collect(),
+            );
             t.lock().record_stats(
                 StatsPoint::EndState,
                 DeviceCounters::sample(&dev, files.first()),
+                inspected,
             );
         }
         let m = dev.mem_info();
@@ -637,8 +648,11 @@ pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result
         + total.ops.readbacks;
 
     if let Some(t) = trace {
-        t.lock()
-            .record_stats(StatsPoint::Final, DeviceCounters::sample(&dev, None));
+        t.lock().record_stats(
+            StatsPoint::Final,
+            DeviceCounters::sample(&dev, None),
+            Vec::new(),
+        );
     }
     let stats = dev.get_stats();
     dev.delayed_delete(false);
@@ -704,8 +718,9 @@ pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result
 
 /// Where the live BOs sit: the VRAM blocks of each VRAM resource, the GART range of
 /// each bound GTT resource (system-memory BOs and unbound GTT pages are not drawn).
-/// Called while every client waits at the end-state barrier, so nothing moves.
-fn regions_of(files: &[File], live: &[(u32, Handle, String)]) -> Vec<Region> {
+/// Called while every client waits at the end-state barrier, so nothing moves; each
+/// reservation bumps the BO to its LRU tail, which is why `replay` repeats this call.
+pub(crate) fn regions_of(files: &[File], live: &[(u32, Handle, String)]) -> Vec<Region> {
     let mut out = Vec::new();
     for (owner, handle, kind) in live {
         let Some(file) = usize::try_from(*owner).ok().and_then(|i| files.get(i)) else {

@@ -306,13 +306,18 @@ pub enum StatsPoint {
 }
 
 /// A statistics line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsRecord {
     /// Which sample.
     pub stats: StatsPoint,
     /// Its place in the global order (`end_state` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The BOs `(client, handle)` the run's end-state memory map then inspected, in
+    /// order (`end_state` only). Inspecting reserves each BO, which bumps it to its
+    /// LRU tail, so a replay inspects the same BOs in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inspected: Vec<(u32, u32)>,
     /// The counters.
     #[serde(flatten)]
     pub counters: DeviceCounters,
@@ -366,7 +371,12 @@ impl TraceGuard<'_> {
     }
 
     /// Records a statistics sample taken under this guard.
-    pub fn record_stats(mut self, point: StatsPoint, counters: DeviceCounters) {
+    pub fn record_stats(
+        mut self,
+        point: StatsPoint,
+        counters: DeviceCounters,
+        inspected: Vec<(u32, u32)>,
+    ) {
         let seq = match point {
             StatsPoint::EndState => {
                 let s = self.0.seq;
@@ -378,6 +388,7 @@ impl TraceGuard<'_> {
         self.0.line(&StatsRecord {
             stats: point,
             seq,
+            inspected,
             counters,
         });
     }
