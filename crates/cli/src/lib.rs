@@ -6,7 +6,7 @@
 //! everything the subcommands are made of, each part independent of the others and of
 //! the driver, so it can be tested on its own:
 //!
-//! - [`bench`]: `pddgpu bench`, the allocator workloads of `BASELINE.md` (through
+//! - [`bench`](mod@bench): `pddgpu bench`, the allocator workloads of `BASELINE.md` (through
 //!   `pddgpu-bench`, the same code as the criterion benches) as a table next to the Linux
 //!   C figures, and the `--json` report; [`compare`] adds columns for the
 //!   `offset-allocator` and `range-alloc` crates where a workload fits them.
@@ -20,6 +20,10 @@
 //! - [`progress`]: progress bars, hidden when stdout is not a terminal.
 //! - [`run`]: `pddgpu run`, a scenario's clients on threads through the public GEM
 //!   `File` API, producing the [`report::RunReport`].
+//! - [`trace`]: the `run --trace` JSON-lines format (header, operations with their
+//!   requests and observed results, statistics) and its recorder and parser.
+//! - [`replay`]: `pddgpu replay`, a trace re-issued through the GEM `File` API in its
+//!   recorded global order, with every divergence reported.
 //! - [`stress`]: `pddgpu stress`, the seed-004 test (threads × create/close through the
 //!   public GEM `File` API) with the device's invariant and leak checks.
 //!

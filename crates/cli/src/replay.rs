@@ -17,8 +17,9 @@
 //! as a [`Divergence`].
 //!
 //! Handles are per client: a recorded handle is translated to the handle the replayed
-//! create returned. An operation on a handle whose create diverged into a failure is
-//! reported as a divergence and skipped.
+//! create returned (kept after a close, so a stale use fails the same way). An
+//! operation on a handle the client never created in the replay (its create diverged
+//! into a failure) is reported as a divergence and skipped.
 //!
 //! Cost: linear in the trace, plus the driver's work for each operation.
 
@@ -264,11 +265,10 @@ impl Replayer {
                 let Some(h) = lookup(handle) else {
                     return Ok(None);
                 };
+                // The translation stays: a later use of the stale handle must fail as
+                // it did in the run (or hit the same reuse).
                 match file.gem_close(h) {
-                    Ok(()) => {
-                        self.handles.remove(&(r.client, handle));
-                        Observed::default()
-                    }
+                    Ok(()) => Observed::default(),
                     Err(e) => Self::failed(file, &e),
                 }
             }
@@ -368,3 +368,6 @@ pub fn replay(trace: &ParsedTrace) -> Result<ReplayReport> {
         check,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -535,3 +535,6 @@ pub fn parse(text: &str) -> Result<ParsedTrace> {
     }
     Ok(ParsedTrace { header, lines: out })
 }
+
+#[cfg(test)]
+mod tests;
