@@ -63,10 +63,11 @@ enum Command {
     ///
     /// A single-client run replays identically. With several clients, `run --trace`
     /// executes each operation under the trace lock, so the recorded order is exactly
-    /// the order in which operations took effect; the replay issues them in that order
-    /// and reports every operation whose result still differs (work the device did
-    /// asynchronously, such as copy-engine fences, delayed deletes and retry back-offs,
-    /// can land at a different point relative to the operations).
+    /// the order in which operations took effect (tracing serialises the clients); the
+    /// replay issues them in that order, which reproduces the outcome, and reports every
+    /// operation whose result still differs (work the device did asynchronously to the
+    /// operations, such as a delayed delete of a BO released while busy, landing at
+    /// another point).
     ///
     /// Exit status: 0 if identical, 1 on any divergence or error (a malformed trace is
     /// reported with its line number).

@@ -11,10 +11,10 @@
 //! A run with one client is deterministic, so its replay is identical. With several
 //! clients the recorder serialised the operations (each ran under the trace lock), so
 //! the recorded order is exactly the order in which they took effect and the replay
-//! issues them in that order; what can still differ is work the device did
-//! asynchronously (copy-engine fences, delayed deletes, retry back-offs) at a different
-//! moment relative to the operations. Every operation whose result differs is reported
-//! as a [`Divergence`].
+//! issues them in that order, which reproduces the outcome; what could still differ is
+//! work the device did asynchronously to the operations (a delayed delete of a BO
+//! released while busy) landing at another point. Every operation whose result
+//! differs is reported as a [`Divergence`].
 //!
 //! Handles are per client: a recorded handle is translated to the handle the replayed
 //! create returned (kept after a close, so a stale use fails the same way). An
