@@ -168,6 +168,13 @@ struct ScenarioArgs {
     /// Override the CPU-visible VRAM window.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     visible: Option<ByteSize>,
+
+    /// Run the whole-device invariant checker at the end state (BOs alive) and after
+    /// every file is closed: both allocators' checks, TTM usage against live resources
+    /// and allocator books, visible-VRAM usage, GART binding of every bound GTT resource,
+    /// every handle naming a live object. A violation fails the integrity verdict.
+    #[arg(long)]
+    check: bool,
 }
 
 impl ScenarioArgs {
@@ -192,7 +199,7 @@ impl ScenarioArgs {
         let trace = trace.map(|p| Trace::create(p, &header)).transpose()?;
         let steps = u64::from(scn.workload.threads).saturating_mul(scn.workload.ops_per_client);
         let progress = Progress::new(steps, &scn.name);
-        let out = pddgpu_cli::run::run(&scn, &progress, trace.as_ref())?;
+        let out = pddgpu_cli::run::run(&scn, &progress, trace.as_ref(), self.check)?;
         progress.finish();
         if let Some(t) = &trace {
             t.finish()?;

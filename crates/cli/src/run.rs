@@ -495,7 +495,16 @@ pub(crate) fn new_device(d: &TraceDevice) -> Result<std::sync::Arc<Device>> {
 /// # Errors
 /// [`CliError::InvalidArgument`] if the driver refuses the device sizes;
 /// [`CliError::Driver`] if a file cannot be opened or a client thread panics.
-pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result<RunOutcome> {
+///
+/// With `check`, the whole-device invariant checker ([`pddgpu::invariants::check_device`])
+/// also runs at the quiescent end state (every client paused, its BOs alive, all files
+/// given) and again after every file is closed; a violation fails the integrity verdict.
+pub fn run(
+    scn: &Scenario,
+    progress: &Progress,
+    trace: Option<&Trace>,
+    check: bool,
+) -> Result<RunOutcome> {
     let dev = new_device(&TraceHeader::for_scenario(scn).device)?;
     let threads = scn.workload.threads;
     let files: Vec<File> = (0..threads)
@@ -519,6 +528,7 @@ pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result
     let end_reached = Barrier::new(files.len() + 1);
     let end_sampled = Barrier::new(files.len() + 1);
     let end_state: Mutex<Option<(EndState, String, String)>> = Mutex::new(None);
+    let check_problems: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut map = MemoryMapSnapshot {
         vram_size: scn.device.vram.0,
         visible_size: scn.device.visible.0,
@@ -594,6 +604,14 @@ pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result
                 inspected,
             );
         }
+        if check {
+            let refs: Vec<&File> = files.iter().collect();
+            if let Err(v) = pddgpu::invariants::check_device(&dev, &refs) {
+                if let Ok(mut p) = check_problems.lock() {
+                    p.push(format!("device invariants at the end state: {v}"));
+                }
+            }
+        }
         let m = dev.mem_info();
         let info = files.first().and_then(|f| f.info(InfoQuery::Memory).ok());
         let largest = info.map_or(0, |i| i.vram.max_allocation);
@@ -656,9 +674,13 @@ pub fn run(scn: &Scenario, progress: &Progress, trace: Option<&Trace>) -> Result
     }
     let stats = dev.get_stats();
     dev.delayed_delete(false);
-    let mut problems: Vec<String> = Vec::new();
+    let mut problems: Vec<String> = check_problems.into_inner().unwrap_or_default();
     if let Err(e) = dev.check() {
         problems.push(format!("device invariants: {e}"));
+    } else if check {
+        if let Err(v) = pddgpu::invariants::check_device(&dev, &[]) {
+            problems.push(format!("device invariants after every file closed: {v}"));
+        }
     }
     let m = dev.mem_info();
     if m.vram_used != 0 || m.gtt_used != 0 {

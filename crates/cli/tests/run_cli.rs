@@ -68,6 +68,7 @@ fn run_help_names_the_options() {
         "--vram",
         "--gtt",
         "--visible",
+        "--check",
     ] {
         assert!(help.contains(opt), "run --help lacks {opt}:\n{help}");
     }
@@ -132,6 +133,28 @@ fn tiny_scenario_runs_with_integrity_and_a_json_report() {
     assert_eq!(v["integrity"]["ok"], true);
     assert_eq!(v["integrity"]["mismatches"], 0);
     assert!(v["integrity"]["verified_bos"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn check_runs_the_device_invariant_checker() {
+    let dir = tempfile::tempdir().unwrap();
+    let scn = dir.path().join("tiny.toml");
+    std::fs::write(&scn, TINY).unwrap();
+    let json = dir.path().join("report.json");
+    let out = pddgpu()
+        .arg("run")
+        .arg(&scn)
+        .args(["--check", "--threads", "3", "--json"])
+        .arg(&json)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("integrity OK"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["threads"], 3);
 }
 
 #[test]
