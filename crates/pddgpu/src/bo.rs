@@ -255,15 +255,34 @@ impl PddgpuBo {
             driver_flags: param.flags.bits(),
         };
         let tbo = dev.ttm().create_bo(params)?;
-        {
+        // Seed-004 bounded retry, at the level where it helps: TTM has already evicted
+        // what it could, so wait for another client to free space and validate again.
+        let retry = dev.create_retry(param.domain);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let seen = retry.map(|(_, w)| w.generation());
             let mut r = tbo.reserve();
             let mut ctx = OperationCtx::new();
             crate::ttm_glue::clear_no_space();
-            if let Err(e) = r.validate(&placement, &mut ctx) {
-                drop(r);
-                dev.note_create_failure();
-                return Err(dev.explain(e, size, param.domain, param.flags));
+            let Err(e) = r.validate(&placement, &mut ctx) else {
+                break;
+            };
+            drop(r);
+            if let (Some((policy, waiter)), Some(seen), pddgpu_ttm::Error::NoSpace) =
+                (retry, seen, &e)
+            {
+                if attempts <= policy.retries && dev.check_alive().is_ok() {
+                    tracing::debug!(
+                        "BO creation found no space, retrying ({attempts}/{})",
+                        policy.retries.saturating_add(1)
+                    );
+                    waiter.wait(seen, policy.wait);
+                    continue;
+                }
             }
+            dev.note_create_failure();
+            return Err(dev.explain(e, size, param.domain, param.flags));
         }
         let meta = Arc::new(BoMeta {
             id: tbo.id(),

@@ -81,9 +81,11 @@ pub struct DeviceConfig {
     pub hw: HwConfig,
     /// GTT usage limit in bytes (TTM `man->size` of TT); `None` = the GART size.
     pub gtt_size: Option<u64>,
-    /// VRAM manager retry on no-space (seed: 3 tries, 10 ms).
+    /// Retry of a BO creation that found no VRAM even after eviction (seed: 3 tries,
+    /// 10 ms), waiting on the VRAM manager's space-freed signal.
     pub vram_retry: RetryPolicy,
-    /// GTT manager retry on no-space (seed: 3 tries, 5 ms).
+    /// Retry of a BO creation that found no GTT even after eviction (seed: 3 tries, 5 ms),
+    /// waiting on the GTT manager's space-freed signal.
     pub gtt_retry: RetryPolicy,
     /// Report a failed placement to user space as `ENOSPC` rather than `ENOMEM`
     /// (`TTM_ALLOCATION_PROPAGATE_ENOSPC`).
@@ -272,8 +274,11 @@ impl Device {
         }
         let state = Arc::new(DeviceState::new());
         let vram = Arc::new(VramManager::new(
+            // Under TTM a manager's no-space answer must reach TTM at once, so that it
+            // evicts; the seed's bounded retry happens one level up, around the whole
+            // validation (`PddgpuBo::create`), only when eviction could not make room.
             VramConfig {
-                retry: config.vram_retry,
+                retry: RetryPolicy::NONE,
                 ..VramConfig::new(config.hw.vram_size, config.hw.visible_vram_size)
             },
             Arc::clone(&state),
@@ -281,7 +286,7 @@ impl Device {
         let gtt = Arc::new(GttManager::new(
             GttConfig {
                 size: gtt_size,
-                retry: config.gtt_retry,
+                retry: RetryPolicy::NONE,
             },
             Arc::clone(&hw),
             Arc::clone(&state),
@@ -332,6 +337,19 @@ impl Device {
             bos_created: AtomicU64::new(0),
             bo_create_failures: AtomicU64::new(0),
         }))
+    }
+
+    /// The retry policy for a BO that may live in `domains`, and a way to wait on the
+    /// space-freed signal of its first domain (VRAM before GTT); `None` for CPU-only BOs,
+    /// whose SYSTEM placement never runs out.
+    pub(crate) fn create_retry(&self, domains: Domains) -> Option<(RetryPolicy, SpaceWaiter<'_>)> {
+        if domains.contains(Domains::VRAM) {
+            Some((self.config.vram_retry, SpaceWaiter::Vram(&self.vram)))
+        } else if domains.contains(Domains::GTT) {
+            Some((self.config.gtt_retry, SpaceWaiter::Gtt(&self.gtt)))
+        } else {
+            None
+        }
     }
 
     /// Creates a BO (the seed's `pddgpu_bo_create`); see [`PddgpuBo::create`].
@@ -787,6 +805,33 @@ impl Device {
             vram_live: self.vram.live_count(),
             gtt_live: self.gtt.live_count(),
             system_pages: self.hw.sysmem().allocated_pages(),
+        }
+    }
+}
+
+/// The space-freed signal of one manager, for the BO-level retry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SpaceWaiter<'a> {
+    /// The VRAM manager's signal.
+    Vram(&'a VramManager),
+    /// The GTT manager's signal.
+    Gtt(&'a GttManager),
+}
+
+impl SpaceWaiter<'_> {
+    /// The signal's generation (read before the attempt).
+    pub(crate) fn generation(self) -> u64 {
+        match self {
+            Self::Vram(m) => m.space_generation(),
+            Self::Gtt(m) => m.space_generation(),
+        }
+    }
+
+    /// Waits up to `wait` for space freed after `seen`, counting a retry.
+    pub(crate) fn wait(self, seen: u64, wait: Duration) {
+        match self {
+            Self::Vram(m) => m.wait_for_space(seen, wait),
+            Self::Gtt(m) => m.wait_for_space(seen, wait),
         }
     }
 }

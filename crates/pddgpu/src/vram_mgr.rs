@@ -286,6 +286,20 @@ impl VramManager {
         tracing::info!("VRAM manager shut down");
     }
 
+    /// The generation of the space-freed signal, to pass to
+    /// [`Self::wait_for_space`] (read it *before* the attempt that may fail).
+    pub(crate) fn space_generation(&self) -> u64 {
+        self.signal.generation()
+    }
+
+    /// Waits up to `wait` for space to be freed after generation `seen` and counts a
+    /// retry. Used by the device, which retries a whole TTM validation (with eviction)
+    /// instead of letting the manager wait inside TTM's first pass.
+    pub(crate) fn wait_for_space(&self, seen: u64, wait: std::time::Duration) {
+        self.counters.retried();
+        self.signal.wait_for_free(seen, wait);
+    }
+
     // --- allocation ------------------------------------------------------------------
 
     /// Allocates VRAM for `req` (upstream `amdgpu_vram_mgr_new`); see the
