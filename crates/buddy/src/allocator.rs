@@ -55,6 +55,7 @@ pub struct BuddyAllocator {
     /// Identity stamped on every block token.
     pub(crate) id: usize,
     /// Fault injection: metadata allocations left before they start failing.
+    #[cfg(feature = "fault-injection")]
     pub(crate) fail_alloc_after: Option<u64>,
     /// Undo journal of the allocation in progress (empty between calls; kept for its
     /// capacity).
@@ -122,6 +123,7 @@ impl BuddyAllocator {
             hint: [[NIL; ORDERS]; 2],
             orders_free: [0; 2],
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            #[cfg(feature = "fault-injection")]
             fail_alloc_after: None,
             journal: Vec::new(),
         };
@@ -548,8 +550,9 @@ impl BuddyAllocator {
     /// upstream allocates two block structs per split) succeed and every later one
     /// fails with [`Error::OutOfMemory`], until the hook is cleared with `None`. Meant
     /// for tests of this crate and of the layers above (a failed call must leave
-    /// everything unchanged). A plain runtime check: one predictable branch per split,
-    /// always available, no cargo feature to unify across the workspace.
+    /// everything unchanged). Test-only: compiled in with the `fault-injection` cargo
+    /// feature, which production builds leave off.
+    #[cfg(feature = "fault-injection")]
     pub fn set_fail_alloc_after(&mut self, n: Option<u64>) {
         self.fail_alloc_after = n;
     }

@@ -57,8 +57,8 @@
 //! [`Error::NoSpace`] (`-ENOSPC`), failed metadata allocation [`Error::OutOfMemory`]
 //! (`-ENOMEM`); nothing panics on caller input. Every allocation is journaled and a
 //! failed call is undone completely: the allocator is exactly as before.
-//! [`set_fail_alloc_after`](BuddyAllocator::set_fail_alloc_after) injects metadata
-//! allocation failures for tests.
+//! With the test-only `fault-injection` feature, `BuddyAllocator::set_fail_alloc_after`
+//! injects metadata allocation failures.
 //!
 //! # Locking
 //!

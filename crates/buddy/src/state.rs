@@ -177,6 +177,7 @@ impl BuddyAllocator {
     /// [`Error::OutOfMemory`] if the hook says so or the arena cannot grow; nothing
     /// has changed then.
     fn acquire_pair(&mut self) -> Result<u32> {
+        #[cfg(feature = "fault-injection")]
         if let Some(left) = self.fail_alloc_after {
             if left == 0 {
                 return Err(Error::OutOfMemory);

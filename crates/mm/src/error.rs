@@ -23,7 +23,8 @@ pub enum Error {
     /// The node is already part of the open scan roster. `EBUSY`.
     Busy,
     /// Node metadata could not be allocated (the arena could not grow, or hit the limit
-    /// set with [`Mm::set_max_nodes`](crate::Mm::set_max_nodes)); nothing was changed.
+    /// set with `Mm::set_max_nodes` under the `fault-injection` feature); nothing was
+    /// changed.
     /// `ENOMEM`.
     OutOfMemory,
 }

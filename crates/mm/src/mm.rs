@@ -200,6 +200,8 @@ pub struct Mm {
     hole_seq: u64,
     used: u64,
     n_nodes: usize,
+    /// Fault injection: node count at which `alloc_slot` starts failing.
+    #[cfg(feature = "fault-injection")]
     max_nodes: usize,
     range_start: u64,
     range_end: u64,
@@ -328,6 +330,7 @@ impl Mm {
 
     /// Takes a slot for a new node; the arena grows fallibly, so failure changes nothing.
     fn alloc_slot(&mut self) -> Result<u32> {
+        #[cfg(feature = "fault-injection")]
         if self.n_nodes >= self.max_nodes {
             return Err(Error::OutOfMemory);
         }
@@ -684,6 +687,7 @@ impl Mm {
             hole_seq: 0,
             used: 0,
             n_nodes: 0,
+            #[cfg(feature = "fault-injection")]
             max_nodes: usize::MAX,
             range_start: start,
             range_end: end,
@@ -736,8 +740,11 @@ impl Mm {
         self.color_adjust = f;
     }
 
-    /// Caps the number of nodes (metadata budget, and fault injection for the
-    /// `OutOfMemory` path); `None` removes the cap. Existing nodes are unaffected.
+    /// Fault injection: caps the number of nodes, so that the next insertion beyond
+    /// the cap fails with [`Error::OutOfMemory`] as a failed metadata allocation
+    /// would; `None` removes the cap. Existing nodes are unaffected. Test-only:
+    /// compiled in with the `fault-injection` cargo feature.
+    #[cfg(feature = "fault-injection")]
     pub fn set_max_nodes(&mut self, limit: Option<usize>) {
         self.max_nodes = limit.unwrap_or(usize::MAX);
     }

@@ -121,6 +121,8 @@ pub struct GttRecoverReport {
 }
 
 /// Ways to damage the allocator on purpose, for robustness tests of `recover()`.
+/// Test-only (`fault-injection` feature).
+#[cfg(feature = "fault-injection")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GttDamage {
     /// Remove a live resource's node from the range allocator behind its owner's back:
@@ -793,6 +795,8 @@ impl GttManager {
     /// Fault injection for tests of this layer and the layers above: the range allocator
     /// refuses to hold more than `limit` nodes (out-of-memory), until cleared with `None`
     /// (see `pddgpu_mm::Mm::set_max_nodes`). A rebuilt allocator starts without the limit.
+    /// Test-only (`fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
     pub fn set_max_nodes(&self, limit: Option<usize>) {
         self.inner.lock().mm.set_max_nodes(limit);
     }

@@ -71,9 +71,9 @@ use parking_lot::Mutex;
 use pddgpu_buddy::{AllocFlags, Block, BuddyAllocator, FreeFlags};
 
 use crate::mgr_common::{
-    AllocId, AllocRequest, BoKind, CounterSnapshot, DeviceState, Domain, Error, MgrCounters,
-    MgrLeak, MgrState, NoSpaceCause, NoSpaceInfo, PlaceFlags, Registry, Result, RetryPolicy,
-    SpaceSignal, StateCell, PAGE_SHIFT, PAGE_SIZE,
+    AllocRequest, BoKind, CounterSnapshot, DeviceState, Domain, Error, MgrCounters, MgrLeak,
+    MgrState, NoSpaceCause, NoSpaceInfo, PlaceFlags, Registry, Result, RetryPolicy, SpaceSignal,
+    StateCell, PAGE_SHIFT, PAGE_SIZE,
 };
 
 use params::Params;
@@ -140,11 +140,13 @@ pub struct RecoverReport {
 }
 
 /// Ways to damage the allocator on purpose, for robustness tests of `recover()`.
+/// Test-only (`fault-injection` feature).
+#[cfg(feature = "fault-injection")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VramDamage {
     /// Return a live allocation's blocks to the allocator behind its owner's back, as a
     /// lost update would: the allocator then believes in-use memory is free.
-    ForgetAllocation(AllocId),
+    ForgetAllocation(crate::mgr_common::AllocId),
 }
 
 /// An allocation's buddy tokens and facts, kept by the manager.
@@ -727,7 +729,8 @@ impl VramManager {
     /// allocator's next `n` metadata allocations succeed and later ones fail with
     /// out-of-memory, until cleared with `None` (see
     /// `pddgpu_buddy::BuddyAllocator::set_fail_alloc_after`). A rebuilt allocator starts
-    /// without the hook.
+    /// without the hook. Test-only (`fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
     pub fn set_fail_alloc_after(&self, n: Option<u64>) {
         self.inner.lock().buddy.set_fail_alloc_after(n);
     }

@@ -5,7 +5,9 @@ use core::sync::atomic::Ordering;
 
 use pddgpu_mm::Mm;
 
-use super::{GttDamage, GttManager, GttRecoverReport, Inner};
+#[cfg(feature = "fault-injection")]
+use super::GttDamage;
+use super::{GttManager, GttRecoverReport, Inner};
 use crate::mgr_common::{Domain, Error, MgrState, Result};
 
 impl GttManager {
@@ -170,10 +172,12 @@ impl GttManager {
     }
 
     /// Damages the range allocator on purpose so that tests can exercise
-    /// [`GttManager::recover`]: see [`GttDamage`]. Not for production use.
+    /// [`GttManager::recover`]: see [`GttDamage`]. Test-only (`fault-injection`
+    /// feature).
     ///
     /// # Errors
     /// [`Error::NotFound`] if the resource is not live or has no GART address.
+    #[cfg(feature = "fault-injection")]
     pub fn inject_damage(&self, damage: GttDamage) -> Result<()> {
         let mut inner = self.inner.lock();
         let inner = &mut *inner;

@@ -5,8 +5,9 @@
 //! 1. **resolve** both ranges to physical segments (VRAM bytes or system pages), checking
 //!    bounds, GART entries and that every system page is allocated — a fault here fails the
 //!    job before a single byte moves;
-//! 2. **inject**: a failure armed with [`CopyEngine::fail_next_copies`] or
-//!    [`CopyEngine::fail_one_in`] fails the job, again before any byte moves;
+//! 2. **inject** (test-only `fault-injection` feature): a failure armed with
+//!    `CopyEngine::fail_next_copies` or `CopyEngine::fail_one_in` fails the job, again
+//!    before any byte moves;
 //! 3. **execute** page piece by page piece through a one-page bounce buffer, holding one
 //!    store shard lock per piece and never a lock across the whole transfer.
 //!
@@ -63,27 +64,34 @@ pub struct CopyEngine {
     failed_jobs: AtomicU64,
     injected_failures: AtomicU64,
     /// Jobs still to fail deterministically.
+    #[cfg(feature = "fault-injection")]
     fail_next: AtomicU64,
     /// Fail a job with probability `1 / fail_one_in` (0 = never).
+    #[cfg(feature = "fault-injection")]
     fail_one_in: AtomicU64,
     /// splitmix64 state of the random failures.
+    #[cfg(feature = "fault-injection")]
     rng: AtomicU64,
 }
 
 /// splitmix64 increment.
+#[cfg(feature = "fault-injection")]
 const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl CopyEngine {
     /// Makes the next `n` copy or fill jobs fail with [`HwError::CopyFailed`] (replacing
     /// any count still armed; 0 disarms). Jobs rejected for bad arguments or faults do not
-    /// consume the count.
+    /// consume the count. Test-only (`fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
     pub fn fail_next_copies(&self, n: u64) {
         self.fail_next.store(n, Ordering::Relaxed);
     }
 
     /// Makes each job fail with probability `1 / one_in`, drawn from a splitmix64 stream
     /// seeded with `seed` (the sequence of decisions is reproducible for a given order of
-    /// jobs). `one_in == 0` disables random failures.
+    /// jobs). `one_in == 0` disables random failures. Test-only (`fault-injection`
+    /// feature).
+    #[cfg(feature = "fault-injection")]
     pub fn fail_one_in(&self, one_in: u64, seed: u64) {
         self.rng.store(seed, Ordering::Relaxed);
         self.fail_one_in.store(one_in, Ordering::Relaxed);
@@ -101,7 +109,16 @@ impl CopyEngine {
         }
     }
 
+    /// Decides whether an injected failure hits this job: never without the
+    /// `fault-injection` feature.
+    #[cfg(not(feature = "fault-injection"))]
+    #[allow(clippy::unused_self)]
+    fn inject(&self) -> bool {
+        false
+    }
+
     /// Decides whether an injected failure hits this job.
+    #[cfg(feature = "fault-injection")]
     fn inject(&self) -> bool {
         let armed = self
             .fail_next

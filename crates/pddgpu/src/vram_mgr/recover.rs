@@ -3,9 +3,11 @@
 
 use core::sync::atomic::Ordering;
 
-use pddgpu_buddy::{AllocFlags, BlockState, BuddyAllocator, FreeFlags};
+use pddgpu_buddy::{AllocFlags, BlockState, BuddyAllocator};
 
-use super::{Inner, RecoverReport, VramDamage, VramManager};
+#[cfg(feature = "fault-injection")]
+use super::VramDamage;
+use super::{Inner, RecoverReport, VramManager};
 use crate::mgr_common::{Domain, Error, MgrState, Result, PAGE_SIZE};
 
 impl VramManager {
@@ -216,10 +218,12 @@ impl VramManager {
     }
 
     /// Damages the allocator on purpose so that tests can exercise
-    /// [`VramManager::recover`]: see [`VramDamage`]. Not for production use.
+    /// [`VramManager::recover`]: see [`VramDamage`]. Test-only (`fault-injection`
+    /// feature).
     ///
     /// # Errors
     /// [`Error::NotFound`] if the allocation is not live.
+    #[cfg(feature = "fault-injection")]
     pub fn inject_damage(&self, damage: VramDamage) -> Result<()> {
         let mut inner = self.inner.lock();
         match damage {
@@ -230,7 +234,9 @@ impl VramManager {
                     .get_mut(id)
                     .ok_or(Error::NotFound("no such allocation"))?;
                 let blocks = core::mem::take(&mut live.blocks);
-                let _ = inner.buddy.free_blocks(blocks, FreeFlags::empty());
+                let _ = inner
+                    .buddy
+                    .free_blocks(blocks, pddgpu_buddy::FreeFlags::empty());
             }
         }
         Ok(())
