@@ -58,9 +58,9 @@ use pddgpu_mm::{InsertMode, Mm, Node};
 
 use crate::hw::{DmaAddr, SimHw};
 use crate::mgr_common::{
-    AllocId, AllocRequest, CounterSnapshot, DeviceState, Domain, Error, MgrCounters, MgrLeak,
-    MgrState, NoSpaceCause, NoSpaceInfo, Place, PlaceFlags, Registry, Result, RetryPolicy,
-    SpaceSignal, StateCell, PAGE_SIZE,
+    AllocId, AllocRequest, CounterSnapshot, DeviceState, Domain, Error, MgrCore, MgrCounters,
+    MgrLeak, MgrState, NoSpaceCause, NoSpaceInfo, Place, PlaceFlags, Registry, Result, RetryPolicy,
+    PAGE_SIZE,
 };
 
 /// Pages of one GART transfer window (seed `PDDGPU_GTT_MAX_TRANSFER_SIZE`; amdgpu 6.18:
@@ -158,16 +158,12 @@ pub struct GttManager {
     id: u64,
     config: GttConfig,
     hw: Arc<SimHw>,
-    device: Arc<DeviceState>,
-    state: StateCell,
-    signal: SpaceSignal,
-    counters: MgrCounters,
+    /// State, device, space-freed signal, counters and usage.
+    core: MgrCore,
     /// First GART page of the range allocator (after the transfer windows).
     mm_start: u64,
     /// GART pages of the range allocator.
     mm_pages: u64,
-    /// Usage in bytes: committed bytes plus charges of requests being placed.
-    used: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -198,20 +194,16 @@ impl GttManager {
             id: NEXT_MGR_ID.fetch_add(1, Ordering::Relaxed),
             config,
             hw,
-            device,
-            state: StateCell::new(),
-            signal: SpaceSignal::default(),
-            counters: MgrCounters::default(),
+            core: MgrCore::new(Domain::Gtt, device),
             mm_start,
             mm_pages,
-            used: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 mm,
                 live: Registry::default(),
                 committed: 0,
             }),
         };
-        mgr.state.mark_ready();
+        mgr.core.mark_ready();
         tracing::info!(
             size = config.size,
             gart_pages = entries,
@@ -242,50 +234,43 @@ impl GttManager {
     // --- state -----------------------------------------------------------------------
 
     fn check_usable(&self) -> Result<()> {
-        self.state.check_usable(&self.device, Domain::Gtt)
+        self.core.check_usable()
     }
 
     /// The manager state.
     #[must_use]
     pub fn state(&self) -> MgrState {
-        self.state.get()
+        self.core.state()
     }
 
     /// Enters the ERROR state (seed `set_error`): allocations are refused with `ENODEV`
     /// until [`GttManager::clear_error`] or [`GttManager::recover`]; frees go on.
     pub fn set_error(&self) {
-        if self.state.set_error() {
-            tracing::error!("GTT manager entered error state");
-        }
+        self.core.set_error();
     }
 
     /// Leaves the ERROR state without verification (seed `clear_error`).
     pub fn clear_error(&self) {
-        if self.state.clear_error() {
-            tracing::info!("GTT manager error state cleared");
-        }
+        self.core.clear_error();
     }
 
     /// Refuses all further allocations (state SHUTDOWN) and wakes threads waiting to retry.
     /// Frees keep working.
     pub fn shutdown(&self) {
-        self.state.shutdown();
-        self.signal.notify();
-        tracing::info!("GTT manager shut down");
+        self.core.shutdown();
     }
 
     /// The generation of the space-freed signal, to pass to
     /// [`Self::wait_for_space`] (read it *before* the attempt that may fail).
     pub(crate) fn space_generation(&self) -> u64 {
-        self.signal.generation()
+        self.core.space_generation()
     }
 
     /// Waits up to `wait` for space to be freed after generation `seen` and counts a
     /// retry. Used by the device, which retries a whole TTM validation (with eviction)
     /// instead of letting the manager wait inside TTM's first pass.
     pub(crate) fn wait_for_space(&self, seen: u64, wait: std::time::Duration) {
-        self.counters.retried();
-        self.signal.wait_for_free(seen, wait);
+        self.core.wait_for_space(seen, wait);
     }
 
     // --- allocation ------------------------------------------------------------------
@@ -334,19 +319,9 @@ impl GttManager {
     /// ```
     pub fn alloc(&self, req: &AllocRequest, pages: Option<&[DmaAddr]>) -> Result<GttResource> {
         let result = self.alloc_with_retry(req, pages);
-        match &result {
-            Ok(res) => {
-                self.counters.allocated();
-                tracing::debug!(size = res.size(), start = res.start(), "GTT allocated");
-            }
-            Err(e) => {
-                self.counters.failed();
-                if e.is_no_space() && self.config.retry.retries == 0 {
-                    tracing::debug!("GTT allocation failed: {e}");
-                } else {
-                    tracing::error!("GTT allocation failed: {e}");
-                }
-            }
+        self.core.note_alloc(&result, self.config.retry);
+        if let Ok(res) = &result {
+            tracing::debug!(size = res.size(), start = res.start(), "GTT allocated");
         }
         result
     }
@@ -369,30 +344,9 @@ impl GttManager {
                 ));
             }
         }
-        let policy = self.config.retry;
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            self.check_usable()?;
-            let seen = self.signal.generation();
-            match self.try_alloc(req, num_pages, pages) {
-                Err(Error::NoSpace(mut info)) => {
-                    let can_change =
-                        !(info.cause == NoSpaceCause::UsageLimit && req.usage.is_some());
-                    if attempts > policy.retries || !can_change {
-                        info.attempts = attempts;
-                        return Err(Error::NoSpace(info));
-                    }
-                    self.counters.retried();
-                    tracing::debug!(
-                        "GTT allocation failed, retrying ({attempts}/{})",
-                        policy.retries.saturating_add(1)
-                    );
-                    self.signal.wait_for_free(seen, policy.wait);
-                }
-                other => return other,
-            }
-        }
+        self.core.retry_alloc(req, self.config.retry, || {
+            self.try_alloc(req, num_pages, pages)
+        })
     }
 
     fn try_alloc(
@@ -403,12 +357,13 @@ impl GttManager {
     ) -> Result<GttResource> {
         let size = req.bo.size;
         let charged = self
-            .used
+            .core
+            .used()
             .fetch_add(size, Ordering::AcqRel)
             .saturating_add(size);
         let usage = req.usage.unwrap_or(charged);
         let uncharge = || {
-            self.used.fetch_sub(size, Ordering::AcqRel);
+            self.core.used().fetch_sub(size, Ordering::AcqRel);
         };
         if !req.place.flags.contains(PlaceFlags::TEMPORARY) && usage > self.config.size {
             uncharge();
@@ -478,7 +433,9 @@ impl GttManager {
                 return Err(e.into());
             }
         }
-        self.counters.note_usage(self.used.load(Ordering::Acquire));
+        self.core
+            .counters()
+            .note_usage(self.core.used().load(Ordering::Acquire));
         Ok(GttResource {
             mgr: self.id,
             id,
@@ -588,7 +545,7 @@ impl GttManager {
                 } else {
                     NoSpaceCause::Fragmented
                 };
-                let usage = self.used.load(Ordering::Acquire);
+                let usage = self.core.used().load(Ordering::Acquire);
                 return Err(self.no_space(inner, &req, res.num_pages, cause, usage));
             }
             Err(e) => return Err(e.into()),
@@ -695,17 +652,17 @@ impl GttManager {
                 if let Err(e) = inner.mm.remove(node) {
                     // Only a damaged allocator refuses its own node; recover() repairs it.
                     tracing::error!("GTT free: range allocator refused node: {e}");
-                    self.state.set_error();
+                    self.core.set_error();
                 }
             }
             inner.committed -= live.size;
-            self.used.fetch_sub(live.size, Ordering::AcqRel);
+            self.core.used().fetch_sub(live.size, Ordering::AcqRel);
         } else {
             tracing::error!("GTT free of a resource that is not live ({size} bytes)");
         }
         drop(inner);
-        self.counters.freed();
-        self.signal.notify();
+        self.core.counters().freed();
+        self.core.signal().notify();
     }
 
     // --- TTM hooks ---------------------------------------------------------------------
@@ -744,7 +701,7 @@ impl GttManager {
     /// address.
     #[must_use]
     pub fn mem_info_gtt_used(&self) -> u64 {
-        self.used.load(Ordering::Acquire)
+        self.core.used().load(Ordering::Acquire)
     }
 
     /// Number of live resources.
@@ -776,19 +733,19 @@ impl GttManager {
     /// The event counters (the TTM glue records evictions and moves through them).
     #[must_use]
     pub fn counters(&self) -> &MgrCounters {
-        &self.counters
+        self.core.counters()
     }
 
     /// Seed `pddgpu_gtt_mgr_get_stats`.
     #[must_use]
     pub fn get_stats(&self) -> GttStats {
-        let state = self.state.get();
+        let state = self.core.state();
         GttStats {
             total_size: self.config.size,
             used_size: self.mem_info_gtt_used(),
             state,
-            is_healthy: state == MgrState::Ready && !self.device.is_shutdown(),
-            counters: self.counters.snapshot(),
+            is_healthy: state == MgrState::Ready && !self.core.device().is_shutdown(),
+            counters: self.core.counters().snapshot(),
         }
     }
 

@@ -8,6 +8,9 @@
 //! [`crate::gtt_mgr`] over the range allocator) follow the robustness rules of DESIGN.md
 //! §5.4 (seed 004, done right). They are written once here:
 //!
+//! - `MgrCore`: the lifecycle every manager embeds (state, device, space-freed signal,
+//!   counters, usage) with the shared steps of `set_error`/`clear_error`/`shutdown` and
+//!   of `recover()`, so both managers refuse, log and recover alike.
 //! - [`StateCell`]: the manager state machine INITIALIZING → READY → (ERROR ⇄ READY) →
 //!   SHUTDOWN in one atomic, plus the device-wide [`DeviceState`] both managers consult.
 //!   Allocation is refused with [`Error::NoDevice`] unless the device is up and the manager
@@ -35,6 +38,7 @@
 
 mod counters;
 mod error;
+mod lifecycle;
 mod registry;
 mod request;
 mod retry;
@@ -43,6 +47,7 @@ mod ttm;
 
 pub use counters::{CounterSnapshot, MgrCounters};
 pub use error::{Domain, Error, MgrLeak, NoSpaceCause, NoSpaceInfo, Result};
+pub(crate) use lifecycle::MgrCore;
 pub use registry::AllocId;
 pub(crate) use registry::Registry;
 pub use request::{AllocRequest, BoDesc, BoFlags, BoKind, Place, PlaceFlags};

@@ -71,9 +71,9 @@ use parking_lot::Mutex;
 use pddgpu_buddy::{AllocFlags, Block, BuddyAllocator, FreeFlags};
 
 use crate::mgr_common::{
-    AllocRequest, BoKind, CounterSnapshot, DeviceState, Domain, Error, MgrCounters, MgrLeak,
-    MgrState, NoSpaceCause, NoSpaceInfo, PlaceFlags, Registry, Result, RetryPolicy, SpaceSignal,
-    StateCell, PAGE_SHIFT, PAGE_SIZE,
+    AllocRequest, BoKind, CounterSnapshot, DeviceState, Domain, Error, MgrCore, MgrCounters,
+    MgrLeak, MgrState, NoSpaceCause, NoSpaceInfo, PlaceFlags, Registry, Result, RetryPolicy,
+    PAGE_SHIFT, PAGE_SIZE,
 };
 
 use params::Params;
@@ -192,12 +192,8 @@ struct Inner {
 pub struct VramManager {
     id: u64,
     config: VramConfig,
-    device: Arc<DeviceState>,
-    state: StateCell,
-    signal: SpaceSignal,
-    counters: MgrCounters,
-    /// Usage in bytes: committed bytes plus charges of requests being placed.
-    used: AtomicU64,
+    /// State, device, space-freed signal, counters and usage.
+    core: MgrCore,
     /// Bytes of live blocks and reservations below the visible limit. Changes under the
     /// manager lock only.
     vis_usage: AtomicU64,
@@ -224,11 +220,7 @@ impl VramManager {
         let mgr = Self {
             id: NEXT_MGR_ID.fetch_add(1, Ordering::Relaxed),
             config,
-            device,
-            state: StateCell::new(),
-            signal: SpaceSignal::default(),
-            counters: MgrCounters::default(),
-            used: AtomicU64::new(0),
+            core: MgrCore::new(Domain::Vram, device),
             vis_usage: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 buddy,
@@ -238,7 +230,7 @@ impl VramManager {
                 committed: 0,
             }),
         };
-        mgr.state.mark_ready();
+        mgr.core.mark_ready();
         tracing::info!(
             size = config.size,
             visible = config.visible_size,
@@ -256,50 +248,43 @@ impl VramManager {
     // --- state -----------------------------------------------------------------------
 
     fn check_usable(&self) -> Result<()> {
-        self.state.check_usable(&self.device, Domain::Vram)
+        self.core.check_usable()
     }
 
     /// The manager state.
     #[must_use]
     pub fn state(&self) -> MgrState {
-        self.state.get()
+        self.core.state()
     }
 
     /// Enters the ERROR state (seed `set_error`): allocations are refused with `ENODEV`
     /// until [`VramManager::clear_error`] or [`VramManager::recover`]; frees go on.
     pub fn set_error(&self) {
-        if self.state.set_error() {
-            tracing::error!("VRAM manager entered error state");
-        }
+        self.core.set_error();
     }
 
     /// Leaves the ERROR state without verification (seed `clear_error`).
     pub fn clear_error(&self) {
-        if self.state.clear_error() {
-            tracing::info!("VRAM manager error state cleared");
-        }
+        self.core.clear_error();
     }
 
     /// Refuses all further allocations (state SHUTDOWN) and wakes threads waiting to retry,
     /// so they fail with `ENODEV` at once. Frees keep working.
     pub fn shutdown(&self) {
-        self.state.shutdown();
-        self.signal.notify();
-        tracing::info!("VRAM manager shut down");
+        self.core.shutdown();
     }
 
     /// The generation of the space-freed signal, to pass to
     /// [`Self::wait_for_space`] (read it *before* the attempt that may fail).
     pub(crate) fn space_generation(&self) -> u64 {
-        self.signal.generation()
+        self.core.space_generation()
     }
 
     /// Waits up to `wait` for space to be freed after generation `seen` and counts a
     /// retry. Used by the device, which retries a whole TTM validation (with eviction)
     /// instead of letting the manager wait inside TTM's first pass.
     pub(crate) fn wait_for_space(&self, seen: u64, wait: std::time::Duration) {
-        self.counters.retried();
-        self.signal.wait_for_free(seen, wait);
+        self.core.wait_for_space(seen, wait);
     }
 
     // --- allocation ------------------------------------------------------------------
@@ -342,57 +327,20 @@ impl VramManager {
     /// # Ok::<(), pddgpu::mgr_common::Error>(())
     /// ```
     pub fn alloc(&self, req: &AllocRequest) -> Result<VramResource> {
-        let result = self.alloc_with_retry(req);
-        match &result {
-            Ok(res) => {
-                self.counters.allocated();
-                tracing::debug!(
-                    size = res.size,
-                    start = res.start,
-                    blocks = res.blocks.len(),
-                    "VRAM allocated"
-                );
-            }
-            Err(e) => {
-                self.counters.failed();
-                if e.is_no_space() && self.config.retry.retries == 0 {
-                    // The TTM path: no-space triggers eviction, not an error report.
-                    tracing::debug!("VRAM allocation failed: {e}");
-                } else {
-                    tracing::error!("VRAM allocation failed: {e}");
-                }
-            }
+        let result = Params::new(req, &self.config).and_then(|params| {
+            self.core
+                .retry_alloc(req, self.config.retry, || self.try_alloc(req, &params))
+        });
+        self.core.note_alloc(&result, self.config.retry);
+        if let Ok(res) = &result {
+            tracing::debug!(
+                size = res.size,
+                start = res.start,
+                blocks = res.blocks.len(),
+                "VRAM allocated"
+            );
         }
         result
-    }
-
-    fn alloc_with_retry(&self, req: &AllocRequest) -> Result<VramResource> {
-        let params = Params::new(req, &self.config)?;
-        let policy = self.config.retry;
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            self.check_usable()?;
-            let seen = self.signal.generation();
-            match self.try_alloc(req, &params) {
-                Err(Error::NoSpace(mut info)) => {
-                    // A usage figure handed in by TTM cannot change while we wait.
-                    let can_change =
-                        !(info.cause == NoSpaceCause::UsageLimit && req.usage.is_some());
-                    if attempts > policy.retries || !can_change {
-                        info.attempts = attempts;
-                        return Err(Error::NoSpace(info));
-                    }
-                    self.counters.retried();
-                    tracing::debug!(
-                        "VRAM allocation failed, retrying ({attempts}/{})",
-                        policy.retries.saturating_add(1)
-                    );
-                    self.signal.wait_for_free(seen, policy.wait);
-                }
-                other => return other,
-            }
-        }
     }
 
     /// One attempt: charge, check, allocate under the lock.
@@ -400,7 +348,8 @@ impl VramManager {
         let size = req.bo.size;
         // Charge first, as TTM does in `ttm_resource_init` before calling the manager.
         let charged = self
-            .used
+            .core
+            .used()
             .fetch_add(size, Ordering::AcqRel)
             .saturating_add(size);
         let usage = req.usage.unwrap_or(charged);
@@ -409,20 +358,20 @@ impl VramManager {
             BoKind::Kernel => self.config.size,
         };
         if usage > max_bytes {
-            self.used.fetch_sub(size, Ordering::AcqRel);
+            self.core.used().fetch_sub(size, Ordering::AcqRel);
             let inner = self.inner.lock();
             return Err(self.no_space(&inner, p, size, NoSpaceCause::UsageLimit, usage, max_bytes));
         }
         let mut inner = self.inner.lock();
         if let Err(e) = self.check_usable() {
             drop(inner);
-            self.used.fetch_sub(size, Ordering::AcqRel);
+            self.core.used().fetch_sub(size, Ordering::AcqRel);
             tracing::error!("VRAM manager state changed during allocation");
             return Err(e);
         }
         if let Err(e) = inner.live.reserve() {
             drop(inner);
-            self.used.fetch_sub(size, Ordering::AcqRel);
+            self.core.used().fetch_sub(size, Ordering::AcqRel);
             return Err(e);
         }
         let mut flags = p.flags;
@@ -440,12 +389,12 @@ impl VramManager {
                 Err(pddgpu_buddy::Error::NoSpace) => {
                     let info = self.explain(&inner, p, size, usage, max_bytes);
                     drop(inner);
-                    self.used.fetch_sub(size, Ordering::AcqRel);
+                    self.core.used().fetch_sub(size, Ordering::AcqRel);
                     return Err(info);
                 }
                 Err(e) => {
                     drop(inner);
-                    self.used.fetch_sub(size, Ordering::AcqRel);
+                    self.core.used().fetch_sub(size, Ordering::AcqRel);
                     return Err(Error::from(e));
                 }
             }
@@ -472,7 +421,9 @@ impl VramManager {
         inner.committed += size;
         self.vis_usage.fetch_add(visible, Ordering::AcqRel);
         drop(inner);
-        self.counters.note_usage(self.used.load(Ordering::Acquire));
+        self.core
+            .counters()
+            .note_usage(self.core.used().load(Ordering::Acquire));
 
         let mut placement = req.place.flags;
         if blocks_contiguous(&geometry) {
@@ -561,11 +512,11 @@ impl VramManager {
         let freed = inner.buddy.free_blocks(live.blocks, flags);
         inner.committed -= live.size;
         self.vis_usage.fetch_sub(live.visible, Ordering::AcqRel);
-        self.used.fetch_sub(live.size, Ordering::AcqRel);
+        self.core.used().fetch_sub(live.size, Ordering::AcqRel);
         self.do_reserve(&mut inner);
         drop(inner);
-        self.counters.freed();
-        self.signal.notify();
+        self.core.counters().freed();
+        self.core.signal().notify();
         if let Err(e) = freed {
             // Only a damaged allocator refuses its own tokens; recover() repairs it.
             tracing::error!("VRAM free: allocator refused blocks: {e:?}");
@@ -635,7 +586,7 @@ impl VramManager {
     /// sysfs `mem_info_vram_used`: bytes in use, reservations included.
     #[must_use]
     pub fn mem_info_vram_used(&self) -> u64 {
-        self.used.load(Ordering::Acquire)
+        self.core.used().load(Ordering::Acquire)
     }
 
     /// sysfs `mem_info_vis_vram_total`: CPU-visible VRAM bytes.
@@ -708,20 +659,20 @@ impl VramManager {
     /// The event counters (the TTM glue records evictions and moves through them).
     #[must_use]
     pub fn counters(&self) -> &MgrCounters {
-        &self.counters
+        self.core.counters()
     }
 
     /// Seed `pddgpu_vram_mgr_get_stats`.
     #[must_use]
     pub fn get_stats(&self) -> VramStats {
-        let state = self.state.get();
+        let state = self.core.state();
         VramStats {
             total_size: self.config.size,
             used_size: self.mem_info_vram_used(),
             visible_used: self.mem_info_vis_vram_used(),
             state,
-            is_healthy: state == MgrState::Ready && !self.device.is_shutdown(),
-            counters: self.counters.snapshot(),
+            is_healthy: state == MgrState::Ready && !self.core.device().is_shutdown(),
+            counters: self.core.counters().snapshot(),
         }
     }
 

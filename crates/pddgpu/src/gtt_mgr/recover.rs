@@ -8,7 +8,7 @@ use pddgpu_mm::Mm;
 #[cfg(feature = "fault-injection")]
 use super::GttDamage;
 use super::{GttManager, GttRecoverReport, Inner};
-use crate::mgr_common::{Domain, Error, MgrState, Result};
+use crate::mgr_common::{Domain, Error, Result};
 
 impl GttManager {
     /// Verifies the range allocator and the accounting against the registry.
@@ -60,7 +60,7 @@ impl GttManager {
                 inner.committed
             ));
         }
-        let used = self.used.load(Ordering::Acquire);
+        let used = self.core.used().load(Ordering::Acquire);
         if used < committed {
             return Err(format!("usage {used} below committed {committed}"));
         }
@@ -79,14 +79,7 @@ impl GttManager {
     /// [`Error::NoDevice`] if the device or manager is shut down; [`Error::Corrupted`] if
     /// live spans overlap; [`Error::Hw`] if the GART refuses a re-bind (ERROR state).
     pub fn recover(&self) -> Result<GttRecoverReport> {
-        tracing::debug!("Recovering GTT manager");
-        if self.device.is_shutdown() || self.state.get() == MgrState::Shutdown {
-            tracing::error!("Device is shutting down, cannot recover GTT manager");
-            return Err(Error::NoDevice {
-                domain: Domain::Gtt,
-                reason: "shut down",
-            });
-        }
+        self.core.check_recoverable()?;
         let mut inner = self.inner.lock();
         let damage = self.verify(&inner).err();
         if let Some(d) = &damage {
@@ -98,13 +91,7 @@ impl GttManager {
             }
         }
         let committed: u64 = inner.live.iter().map(|(_, l)| l.size).sum();
-        let old = inner.committed;
-        if committed >= old {
-            self.used.fetch_add(committed - old, Ordering::AcqRel);
-        } else {
-            self.used.fetch_sub(old - committed, Ordering::AcqRel);
-        }
-        inner.committed = committed;
+        self.core.rebase_committed(&mut inner.committed, committed);
         // Re-bind under the lock, as upstream does: a concurrent free must not see its
         // pages re-bound after it unbound them.
         let mut rebound = 0;
@@ -124,21 +111,13 @@ impl GttManager {
             return Err(e.into());
         }
         let live = inner.live.len();
-        if self.state.mark_ready() {
-            drop(inner);
-            self.signal.notify();
-            tracing::info!("GTT manager recovered successfully");
-            Ok(GttRecoverReport {
-                damage,
-                live,
-                rebound,
-            })
-        } else {
-            Err(Error::NoDevice {
-                domain: Domain::Gtt,
-                reason: "shut down",
-            })
-        }
+        drop(inner);
+        self.core.finish_recover()?;
+        Ok(GttRecoverReport {
+            damage,
+            live,
+            rebound,
+        })
     }
 
     /// Replaces the range allocator by a fresh one holding exactly the live spans. All or

@@ -8,7 +8,7 @@ use pddgpu_buddy::{AllocFlags, BlockState, BuddyAllocator};
 #[cfg(feature = "fault-injection")]
 use super::VramDamage;
 use super::{Inner, RecoverReport, VramManager};
-use crate::mgr_common::{Domain, Error, MgrState, Result, PAGE_SIZE};
+use crate::mgr_common::{Domain, Error, Result, PAGE_SIZE};
 
 impl VramManager {
     /// Verifies the allocator and the accounting against the registry of live allocations.
@@ -98,7 +98,7 @@ impl VramManager {
                 "vis_usage {vis} != {visible} from live allocations"
             ));
         }
-        let used = self.used.load(Ordering::Acquire);
+        let used = self.core.used().load(Ordering::Acquire);
         if used < committed {
             return Err(format!("usage {used} below committed {committed}"));
         }
@@ -117,14 +117,7 @@ impl VramManager {
     /// the live allocations themselves overlap (the manager stays in ERROR);
     /// [`Error::OutOfMemory`] if a new allocator cannot be built (ERROR too).
     pub fn recover(&self) -> Result<RecoverReport> {
-        tracing::debug!("Recovering VRAM manager");
-        if self.device.is_shutdown() || self.state.get() == MgrState::Shutdown {
-            tracing::error!("Device is shutting down, cannot recover VRAM manager");
-            return Err(Error::NoDevice {
-                domain: Domain::Vram,
-                reason: "shut down",
-            });
-        }
+        self.core.check_recoverable()?;
         let mut inner = self.inner.lock();
         let damage = self.verify(&inner).err();
         if let Some(d) = &damage {
@@ -146,28 +139,13 @@ impl VramManager {
             committed += r.size;
             visible += r.visible;
         }
-        // `used` also holds charges of requests in flight: move it by the correction only.
-        let old = inner.committed;
-        if committed >= old {
-            self.used.fetch_add(committed - old, Ordering::AcqRel);
-        } else {
-            self.used.fetch_sub(old - committed, Ordering::AcqRel);
-        }
-        inner.committed = committed;
+        self.core.rebase_committed(&mut inner.committed, committed);
         self.vis_usage.store(visible, Ordering::Release);
         self.do_reserve(&mut inner);
         let live = inner.live.len();
-        if self.state.mark_ready() {
-            drop(inner);
-            self.signal.notify();
-            tracing::info!("VRAM manager recovered successfully");
-            Ok(RecoverReport { damage, live })
-        } else {
-            Err(Error::NoDevice {
-                domain: Domain::Vram,
-                reason: "shut down",
-            })
-        }
+        drop(inner);
+        self.core.finish_recover()?;
+        Ok(RecoverReport { damage, live })
     }
 
     /// Replaces the allocator by a fresh one holding exactly the live blocks and reserved

@@ -71,7 +71,7 @@ impl VramManager {
                     rsv.blocks = blocks;
                     tracing::debug!("Reservation {start:#x} - {size}, Succeeded");
                     inner.committed += size;
-                    self.used.fetch_add(size, Ordering::AcqRel);
+                    self.core.used().fetch_add(size, Ordering::AcqRel);
                     self.vis_usage.fetch_add(rsv.visible, Ordering::AcqRel);
                     // Room was reserved when the reservation was queued.
                     inner.reserved.push(rsv);
