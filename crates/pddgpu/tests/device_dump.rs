@@ -3,31 +3,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use pddgpu::device::{Device, DeviceConfig};
-use pddgpu::hw::{DevAddr, HwConfig};
-use pddgpu::mgr_common::{BoKind, RetryPolicy};
+mod common;
+
+use common::{small_device, KIB, MIB};
+
+use pddgpu::hw::DevAddr;
+use pddgpu::mgr_common::BoKind;
 use pddgpu::uapi::{CreateFlags, Domains};
 use pddgpu::BoParam;
 
-const KIB: u64 = 1 << 10;
-const MIB: u64 = 1 << 20;
-
 #[test]
 fn vram_and_gtt_dumps_for_a_known_layout() {
-    let dev = Device::new(DeviceConfig {
-        hw: HwConfig {
-            vram_size: 16 * MIB,
-            visible_vram_size: 4 * MIB,
-            gtt_size: 16 * MIB,
-            sys_mem_size: 64 * MIB,
-            page_size: 4096,
-        },
-        gtt_size: Some(8 * MIB),
-        vram_retry: RetryPolicy::NONE,
-        gtt_retry: RetryPolicy::NONE,
-        ..DeviceConfig::default()
-    })
-    .unwrap();
+    let dev = small_device();
     // 2 MiB: 2 MiB blocks from the top of VRAM.
     let a = dev
         .bo_create(&BoParam::new(2 * MIB, Domains::VRAM))

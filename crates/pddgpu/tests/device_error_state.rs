@@ -3,31 +3,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use pddgpu::device::{Device, DeviceConfig, Error};
-use pddgpu::hw::HwConfig;
-use pddgpu::mgr_common::{MgrState, RetryPolicy};
+mod common;
+
+use common::{small_device, KIB, MIB};
+
+use pddgpu::device::Error;
+use pddgpu::mgr_common::MgrState;
 use pddgpu::uapi::Domains;
 use pddgpu::BoParam;
 
-const KIB: u64 = 1 << 10;
-const MIB: u64 = 1 << 20;
-
 #[test]
 fn error_state_refuses_allocations_but_not_frees() {
-    let dev = Device::new(DeviceConfig {
-        hw: HwConfig {
-            vram_size: 16 * MIB,
-            visible_vram_size: 4 * MIB,
-            gtt_size: 16 * MIB,
-            sys_mem_size: 64 * MIB,
-            page_size: 4096,
-        },
-        gtt_size: Some(8 * MIB),
-        vram_retry: RetryPolicy::NONE,
-        gtt_retry: RetryPolicy::NONE,
-        ..DeviceConfig::default()
-    })
-    .unwrap();
+    let dev = small_device();
     let v1 = dev.bo_create(&BoParam::new(MIB, Domains::VRAM)).unwrap();
     let v2 = dev
         .bo_create(&BoParam::new(256 * KIB, Domains::VRAM))

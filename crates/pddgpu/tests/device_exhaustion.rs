@@ -3,6 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{small_config, KIB, MIB};
+
 use std::sync::Arc;
 
 use pddgpu::device::{Device, DeviceConfig, Error};
@@ -11,23 +15,11 @@ use pddgpu::mgr_common::{Domain, NoSpaceCause, RetryPolicy};
 use pddgpu::uapi::{CreateFlags, Domains};
 use pddgpu::BoParam;
 
-const KIB: u64 = 1 << 10;
-const MIB: u64 = 1 << 20;
-
 /// 16 MiB VRAM (4 MiB visible); the GTT limit (256 KiB) is too small for any 1 MiB BO.
 fn device() -> Arc<Device> {
     Device::new(DeviceConfig {
-        hw: HwConfig {
-            vram_size: 16 * MIB,
-            visible_vram_size: 4 * MIB,
-            gtt_size: 16 * MIB,
-            sys_mem_size: 64 * MIB,
-            page_size: 4096,
-        },
         gtt_size: Some(256 * KIB),
-        vram_retry: RetryPolicy::NONE,
-        gtt_retry: RetryPolicy::NONE,
-        ..DeviceConfig::default()
+        ..small_config()
     })
     .unwrap()
 }

@@ -4,34 +4,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+mod common;
 
-use pddgpu::device::{Device, DeviceConfig, Error};
-use pddgpu::hw::HwConfig;
-use pddgpu::mgr_common::{BoKind, RetryPolicy};
+use common::{small_device, KIB, MIB};
+
+use pddgpu::device::Error;
+use pddgpu::mgr_common::BoKind;
 use pddgpu::uapi::{CreateFlags, Domains};
 use pddgpu::BoParam;
 use pddgpu_ttm::MemType;
-
-const KIB: u64 = 1 << 10;
-const MIB: u64 = 1 << 20;
-
-fn device() -> Arc<Device> {
-    Device::new(DeviceConfig {
-        hw: HwConfig {
-            vram_size: 16 * MIB,
-            visible_vram_size: 4 * MIB,
-            gtt_size: 16 * MIB,
-            sys_mem_size: 64 * MIB,
-            page_size: 4096,
-        },
-        gtt_size: Some(8 * MIB),
-        vram_retry: RetryPolicy::NONE,
-        gtt_retry: RetryPolicy::NONE,
-        ..DeviceConfig::default()
-    })
-    .unwrap()
-}
 
 fn data(seed: u8, len: u64) -> Vec<u8> {
     (0..len)
@@ -47,7 +28,7 @@ fn read(bo: &pddgpu::PddgpuBo) -> Vec<u8> {
 
 #[test]
 fn contents_survive_every_move_path() {
-    let dev = device();
+    let dev = small_device();
     // 3 MiB: more than one transfer window (2 MiB) when copied without a GART address.
     let size = 3 * MIB;
     let bo = dev.bo_create(&BoParam::new(size, Domains::VRAM)).unwrap();
@@ -90,7 +71,7 @@ fn contents_survive_every_move_path() {
 
 #[test]
 fn copy_failure_leaves_everything_as_it_was() {
-    let dev = device();
+    let dev = small_device();
     let bo = dev.bo_create(&BoParam::new(MIB, Domains::VRAM)).unwrap();
     let want = data(3, MIB);
     bo.dev_write(0, &want).unwrap();
@@ -128,7 +109,7 @@ fn copy_failure_leaves_everything_as_it_was() {
 
 #[test]
 fn eviction_copy_failure_fails_the_evictor_and_keeps_the_victims() {
-    let dev = device();
+    let dev = small_device();
     let victims: Vec<_> = (0..16u8)
         .map(|i| {
             let bo = dev.bo_create(&BoParam::new(MIB, Domains::VRAM)).unwrap();
@@ -168,7 +149,7 @@ fn eviction_copy_failure_fails_the_evictor_and_keeps_the_victims() {
 
 #[test]
 fn new_bos_never_show_old_bytes_and_wipe_on_release_returns_clear_vram() {
-    let dev = device();
+    let dev = small_device();
     let secret = dev
         .bo_create(&BoParam::new(16 * MIB - 4 * MIB, Domains::VRAM))
         .unwrap();
@@ -205,7 +186,7 @@ fn new_bos_never_show_old_bytes_and_wipe_on_release_returns_clear_vram() {
 
 #[test]
 fn cpu_access_moves_invisible_bos_and_respects_no_cpu_access() {
-    let dev = device();
+    let dev = small_device();
     let bo = dev
         .bo_create(&BoParam::new(64 * KIB, Domains::VRAM))
         .unwrap();
@@ -280,7 +261,7 @@ fn cpu_access_moves_invisible_bos_and_respects_no_cpu_access() {
 
 #[test]
 fn bad_create_arguments_are_einval() {
-    let dev = device();
+    let dev = small_device();
     for p in [
         BoParam::new(0, Domains::VRAM),
         BoParam::new(u64::MAX, Domains::VRAM),
@@ -317,7 +298,7 @@ fn bad_create_arguments_are_einval() {
 
 #[test]
 fn visible_vram_victims_move_to_invisible_vram_first() {
-    let dev = device();
+    let dev = small_device();
     let victims: Vec<_> = (0..4u8)
         .map(|i| {
             let bo = dev.bo_create(&BoParam::new(MIB, Domains::VRAM)).unwrap();

@@ -4,34 +4,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+mod common;
 
-use pddgpu::device::{Device, DeviceConfig, Error};
+use common::{small_device, KIB};
+
+use pddgpu::device::Error;
 use pddgpu::gtt_mgr::GttDamage;
-use pddgpu::hw::{DevAddr, HwConfig, HwError};
-use pddgpu::mgr_common::{BoKind, MgrState, RetryPolicy};
+use pddgpu::hw::{DevAddr, HwError};
+use pddgpu::mgr_common::{BoKind, MgrState};
 use pddgpu::uapi::Domains;
 use pddgpu::BoParam;
-
-const KIB: u64 = 1 << 10;
-const MIB: u64 = 1 << 20;
-
-fn device() -> Arc<Device> {
-    Device::new(DeviceConfig {
-        hw: HwConfig {
-            vram_size: 16 * MIB,
-            visible_vram_size: 4 * MIB,
-            gtt_size: 16 * MIB,
-            sys_mem_size: 64 * MIB,
-            page_size: 4096,
-        },
-        gtt_size: Some(8 * MIB),
-        vram_retry: RetryPolicy::NONE,
-        gtt_retry: RetryPolicy::NONE,
-        ..DeviceConfig::default()
-    })
-    .unwrap()
-}
 
 fn data(i: usize, len: usize) -> Vec<u8> {
     (0..len).map(|b| (b * 13 + i * 101 + 7) as u8).collect()
@@ -39,7 +21,7 @@ fn data(i: usize, len: usize) -> Vec<u8> {
 
 #[test]
 fn recover_rebinds_every_live_gart_range() {
-    let dev = device();
+    let dev = small_device();
     const N: usize = 8;
     let mut bos = Vec::new();
     for i in 0..N {
@@ -124,7 +106,7 @@ fn recover_rebinds_every_live_gart_range() {
 
 #[test]
 fn recover_rebuilds_a_damaged_gart_allocator() {
-    let dev = device();
+    let dev = small_device();
     let a = dev
         .bo_create(&BoParam {
             bo_type: BoKind::Kernel,
