@@ -122,6 +122,15 @@ impl Node {
     }
 }
 
+/// After this many inserts and removals without a search that prunes by the address
+/// tree's largest-hole augmentation (`Low`, `High`, their once-variants, `Best` in a
+/// sub-range), the augmentation is no longer kept exact on every change but only
+/// marked stale, and recomputed in one pass by the next such search. A workload of
+/// `Best`/`Evict` inserts (the common case, and the scan-evict cycle) then skips the
+/// walk to the root on most hole changes; a workload that searches by address stays
+/// exact and pays nothing extra.
+pub(crate) const LAZY_AFTER: u32 = 32;
+
 /// Identity of each allocator, so that a node given to the wrong one is rejected.
 static NEXT_MM_ID: AtomicUsize = AtomicUsize::new(1);
 
@@ -198,6 +207,12 @@ pub struct Mm {
     stack_top: u32,
     /// Counter stamping each added hole, for the size tree's recency tie-break.
     hole_seq: u64,
+    /// The address tree's augmentation is maintained lazily (stale paths marked, see
+    /// `tree::mark`) rather than exactly: set after [`LAZY_AFTER`] updates without a
+    /// search that needs it, cleared (and the tree cleaned) by the next such search.
+    addr_lazy: bool,
+    /// Updates since the last search that needed the address augmentation.
+    addr_quiet: u32,
     used: u64,
     n_nodes: usize,
     /// Fault injection: node count at which `alloc_slot` starts failing.
@@ -227,7 +242,29 @@ impl Mm {
     /// there (non-zero), keeping the tree's augmentation.
     fn set_hole_size(&mut self, i: u32, hole_size: u64) {
         self.slots[i as usize].hole_size = hole_size;
-        tree::propagate(&mut self.slots, i);
+        tree::fix(&mut self.slots, i, self.addr_lazy);
+    }
+
+    /// Counts an insert or removal towards [`LAZY_AFTER`].
+    #[inline]
+    fn note_update(&mut self) {
+        if !self.addr_lazy {
+            self.addr_quiet += 1;
+            if self.addr_quiet >= LAZY_AFTER {
+                self.addr_lazy = true;
+            }
+        }
+    }
+
+    /// Makes the address tree's augmentation exact before a search that prunes by it,
+    /// and keeps it exact from now on (until [`LAZY_AFTER`] updates without one).
+    #[inline]
+    fn addr_ready(&mut self) {
+        self.addr_quiet = 0;
+        if self.addr_lazy {
+            tree::clean(&mut self.slots, self.addr_root);
+            self.addr_lazy = false;
+        }
     }
 
     /// Puts the hole after `i` (its `hole_size` already set and propagated) into the
@@ -277,7 +314,7 @@ impl Mm {
             if self.largest == i {
                 self.largest = tree::prev::<SizeTree>(&self.slots, i);
             }
-            tree::remove::<SizeTree>(&mut self.slots, &mut self.size_root, i);
+            tree::remove::<SizeTree>(&mut self.slots, &mut self.size_root, i, false);
         }
         let (p, n) = {
             let s = &self.slots[i as usize];
@@ -594,6 +631,8 @@ impl Mm {
     /// contain it) and updates every index (the commit of upstream insert and reserve).
     fn commit(&mut self, hole: u32, start: u64, size: u64, color: u64) -> Result<Node> {
         let i = self.alloc_slot()?;
+        self.note_update();
+        let lazy = self.addr_lazy;
         let hole_start = self.hole_start(hole);
         let hole_end = self.hole_end(hole);
         let next = self.slots[hole as usize].next;
@@ -616,7 +655,7 @@ impl Mm {
             (false, true) => {
                 // The hole moves up to the new node, which takes the owner's place.
                 self.slots[hole as usize].hole_size = 0;
-                tree::addr_replace(&mut self.slots, &mut self.addr_root, hole, i);
+                tree::addr_replace(&mut self.slots, &mut self.addr_root, hole, i, lazy);
                 self.index_hole(i);
             }
             (true, false) => {
@@ -625,14 +664,14 @@ impl Mm {
             }
             (true, true) => {
                 self.slots[hole as usize].hole_size = lower;
-                tree::addr_insert_after(&mut self.slots, &mut self.addr_root, hole, i);
+                tree::addr_insert_after(&mut self.slots, &mut self.addr_root, hole, i, lazy);
                 self.index_hole(hole);
                 self.index_hole(i);
             }
             (false, false) => {
                 // Leave the tree with the old hole still counted, so that the ancestors'
                 // values stay consistent while it is rotated down; then forget it.
-                tree::remove::<AddrTree>(&mut self.slots, &mut self.addr_root, hole);
+                tree::remove::<AddrTree>(&mut self.slots, &mut self.addr_root, hole, lazy);
                 self.slots[hole as usize].hole_size = 0;
             }
         }
@@ -685,6 +724,8 @@ impl Mm {
             small: Buckets::new()?,
             stack_top: NIL,
             hole_seq: 0,
+            addr_lazy: false,
+            addr_quiet: 0,
             used: 0,
             n_nodes: 0,
             #[cfg(feature = "fault-injection")]
@@ -694,7 +735,7 @@ impl Mm {
             color_adjust: None,
         };
         mm.slots[HEAD as usize].hole_size = size;
-        tree::addr_insert(&mut mm.slots, &mut mm.addr_root, HEAD);
+        tree::addr_insert(&mut mm.slots, &mut mm.addr_root, HEAD, false);
         mm.index_hole(HEAD);
         Ok(mm)
     }
@@ -833,6 +874,14 @@ impl Mm {
         }
         let top = matches!(mode, InsertMode::High | InsertMode::Highest);
         let req = Request::new(size, alignment, color, range_start, range_end, top);
+        let by_addr = match mode {
+            InsertMode::Best => range_start > self.range_start || range_end < self.range_end,
+            InsertMode::Evict => false,
+            _ => true,
+        };
+        if by_addr {
+            self.addr_ready();
+        }
         let found = match mode {
             InsertMode::Best => self.find_best(&req),
             InsertMode::Low => self.find_low(&req, false),
@@ -901,6 +950,8 @@ impl Mm {
     /// O(log n).
     pub fn remove(&mut self, node: Node) -> Result<()> {
         let i = self.lookup(&node)?;
+        self.note_update();
+        let lazy = self.addr_lazy;
         let (prev, next) = {
             let s = &self.slots[i as usize];
             (s.prev, s.next)
@@ -921,17 +972,24 @@ impl Mm {
         let merged = self.slots[next as usize].start - self.slots[prev as usize].end();
         match (prev_hole != 0, i_hole != 0) {
             (true, true) => {
-                tree::addr_remove_merge(&mut self.slots, &mut self.addr_root, i, prev, merged);
+                tree::addr_remove_merge(
+                    &mut self.slots,
+                    &mut self.addr_root,
+                    i,
+                    prev,
+                    merged,
+                    lazy,
+                );
             }
             (true, false) => self.set_hole_size(prev, merged),
             (false, true) => {
                 // No hole owner lies between them: `prev` takes the node's place.
                 self.slots[prev as usize].hole_size = merged;
-                tree::addr_replace(&mut self.slots, &mut self.addr_root, i, prev);
+                tree::addr_replace(&mut self.slots, &mut self.addr_root, i, prev, lazy);
             }
             (false, false) => {
                 self.slots[prev as usize].hole_size = merged;
-                tree::addr_insert(&mut self.slots, &mut self.addr_root, prev);
+                tree::addr_insert(&mut self.slots, &mut self.addr_root, prev, lazy);
             }
         }
         self.index_hole(prev);
@@ -1212,8 +1270,20 @@ impl Mm {
             t = tree::next::<AddrTree>(&self.slots, t);
         }
         ensure!(t == NIL, "address tree has extra slots");
+        // Augmentation: exact on every clean slot (its children are clean, so the local
+        // recomputation is exact by induction); stale slots only in lazy mode, and only
+        // under stale parents.
         for &k in &order {
             let s = &self.slots[k as usize];
+            if s.dirty {
+                ensure!(self.addr_lazy, "slot {k} stale while the tree is exact");
+                ensure!(
+                    s.addr.parent == NIL || self.slots[s.addr.parent as usize].dirty,
+                    "slot {k} stale under a clean parent {}",
+                    s.addr.parent
+                );
+                continue;
+            }
             let mut m = s.hole_size;
             for c in [s.addr.left, s.addr.right] {
                 if c != NIL {
@@ -1224,6 +1294,16 @@ impl Mm {
                 s.max_hole == m,
                 "slot {k}: max_hole {} should be {m}",
                 s.max_hole
+            );
+        }
+        let mut in_tree = alloc::vec![false; self.slots.len()];
+        for &k in &order {
+            in_tree[k as usize] = true;
+        }
+        for (k, s) in self.slots.iter().enumerate() {
+            ensure!(
+                !s.dirty || in_tree[k],
+                "slot {k} outside the address tree marked stale"
             );
         }
 
@@ -1355,6 +1435,11 @@ impl Mm {
 
 #[cfg(test)]
 impl Mm {
+    /// Whether the address tree's augmentation is currently maintained lazily.
+    pub(crate) fn addr_lazy(&self) -> bool {
+        self.addr_lazy
+    }
+
     /// (max, mean) depth of the address and size trees.
     pub(crate) fn depths(&self) -> ((usize, f64), (usize, f64)) {
         fn walk<T: Tree>(slots: &[Slot], root: u32) -> (usize, f64) {

@@ -74,6 +74,10 @@ pub(crate) struct Slot {
     /// Hole-size tree over nodes followed by a hole, keyed by (hole_size, newest first).
     pub(crate) by_size: Links,
     pub(crate) state: State,
+    /// Address tree, lazy mode only: `max_hole` of this slot may be stale (too high or
+    /// too low) because a hole below it changed. Every ancestor of a dirty slot is
+    /// dirty, so a clean slot's whole subtree is clean and its `max_hole` exact.
+    pub(crate) dirty: bool,
     /// Treap priority (fits in the padding after `state`).
     pub(crate) prio: u16,
 }
@@ -96,6 +100,7 @@ impl Slot {
             addr: Links::NONE,
             by_size: Links::NONE,
             state,
+            dirty: false,
             prio: 0,
         }
     }

@@ -7,6 +7,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::mm::LAZY_AFTER as LAZY_UPDATES;
 use crate::{ColorAdjust, Error, InsertMode, Mm, Node, NodeInfo};
 
 const ALL_MODES: [InsertMode; 6] = [
@@ -979,4 +980,85 @@ fn trees_stay_balanced_under_churn() {
     }
     mm.check().unwrap();
     assert!(mm.is_clean());
+}
+
+#[test]
+fn lazy_address_augmentation_is_cleaned_before_address_searches() {
+    // Runs of Best/Evict churn switch the address tree's augmentation to lazy (stale
+    // paths marked); every Low/High/Lowest/Highest/restricted Best search must first
+    // make it exact again and find the hole a brute-force scan of the holes names.
+    let mut mm = Mm::new(0, 1 << 16).unwrap();
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut live: Vec<Node> = Vec::new();
+    for round in 0..40 {
+        for _ in 0..100 {
+            if live.len() < 60 || (live.len() < 200 && rng.next() & 1 == 0) {
+                let mode = if rng.next() & 1 == 0 {
+                    InsertMode::Best
+                } else {
+                    InsertMode::Evict
+                };
+                if let Ok(n) = mm.insert(1 + rng.below(700), 0, 0, mode) {
+                    live.push(n);
+                }
+            } else {
+                let i = rng.below(live.len() as u64) as usize;
+                mm.remove(live.swap_remove(i)).unwrap();
+            }
+            mm.check().unwrap();
+        }
+        assert!(
+            mm.addr_lazy(),
+            "round {round}: 100 updates without a search"
+        );
+        let size = 1 + rng.below(2000);
+        let fits: Vec<(u64, u64)> = holes(&mm)
+            .into_iter()
+            .filter(|&(s, e)| e - s >= size)
+            .collect();
+        let (mode, want) = match round % 4 {
+            0 => (InsertMode::Low, fits.first().map(|&(s, _)| s)),
+            1 => (InsertMode::High, fits.last().map(|&(_, e)| e - size)),
+            2 => (InsertMode::Lowest, fits.first().map(|&(s, _)| s)),
+            _ => (InsertMode::Highest, fits.last().map(|&(_, e)| e - size)),
+        };
+        match mm.insert(size, 0, 0, mode) {
+            Ok(n) => {
+                assert_eq!(Some(n.start()), want, "round {round}: {mode:?} of {size}");
+                live.push(n);
+            }
+            Err(e) => assert_eq!((e, want), (Error::NoSpace, None), "round {round}"),
+        }
+        // Without a hole large enough by size the insert fails before any search.
+        assert_eq!(mm.addr_lazy(), fits.is_empty(), "round {round}");
+        mm.check().unwrap();
+        // A restricted Best in the lower half: a hole of the smallest clamped size
+        // that fits, entered at its start.
+        for _ in 0..LAZY_UPDATES {
+            let n = mm.insert(1, 0, 0, InsertMode::Evict).unwrap();
+            mm.remove(n).unwrap();
+        }
+        assert!(mm.addr_lazy());
+        let half = 1 << 15;
+        let clamped: Vec<(u64, u64)> = holes(&mm)
+            .into_iter()
+            .map(|(s, e)| (s, e.min(half)))
+            .filter(|&(s, e)| s < e && e - s >= 16)
+            .collect();
+        let smallest = clamped.iter().map(|&(s, e)| e - s).min();
+        match mm.insert_in_range(16, 0, 0, 0, half, InsertMode::Best) {
+            Ok(n) => {
+                let hole = clamped.iter().find(|&&(s, _)| s == n.start());
+                assert_eq!(hole.map(|&(s, e)| e - s), smallest, "round {round}");
+                live.push(n);
+            }
+            Err(e) => assert_eq!((e, smallest), (Error::NoSpace, None)),
+        }
+        assert_eq!(
+            mm.addr_lazy(),
+            !matches!(mm.largest_hole(), Some((s, e)) if e - s >= 16)
+        );
+        mm.check().unwrap();
+    }
+    release(&mut mm, live);
 }

@@ -45,6 +45,19 @@ pub(crate) trait Tree {
     /// Recomputes the augmentation of `i` from its own value and its children.
     #[inline]
     fn update(_slots: &mut [Slot], _i: u32) {}
+    /// After `x` was rotated above its former parent `p`: fixes both augmentations.
+    #[inline]
+    fn rotated(slots: &mut [Slot], p: u32, x: u32) {
+        Self::update(slots, p);
+        Self::update(slots, x);
+    }
+    /// After slot `i` left the tree (links already cleared).
+    #[inline]
+    fn detached(_s: &mut Slot) {}
+    /// After the subtree at `i` changed below it (a child attached or spliced out):
+    /// the augmentation is carried up (`lazy`: marked stale, see [`mark`]).
+    #[inline]
+    fn changed(_slots: &mut [Slot], _i: u32, _lazy: bool) {}
 }
 
 /// Upstream `holes_addr`: the nodes followed by a hole, by end address (= hole start).
@@ -77,6 +90,24 @@ impl Tree for AddrTree {
             m = m.max(slots[r as usize].max_hole);
         }
         slots[i as usize].max_hole = m;
+    }
+    #[inline]
+    fn rotated(slots: &mut [Slot], p: u32, x: u32) {
+        // The subtree of `x` now is the former subtree of `p`: stale iff that was.
+        if slots[p as usize].dirty {
+            slots[x as usize].dirty = true;
+        } else {
+            Self::update(slots, p);
+            Self::update(slots, x);
+        }
+    }
+    #[inline]
+    fn detached(s: &mut Slot) {
+        s.dirty = false;
+    }
+    #[inline]
+    fn changed(slots: &mut [Slot], i: u32, lazy: bool) {
+        fix(slots, i, lazy);
     }
 }
 
@@ -148,13 +179,51 @@ fn carry(slots: &mut [Slot], mut i: u32, mut old: u64) {
     }
 }
 
-/// Recomputes the augmentation from `i` up after a leaf was attached or spliced out
-/// below it. Stopping early is sound: every node's value depends only on its own and
-/// its children's, and rotations recompute the two nodes they move.
+/// After the hole of `i` or the subtree below it changed: in eager mode recomputes
+/// `i` and carries the change up ([`propagate`]); in lazy mode only marks `i` and its
+/// ancestors stale ([`mark`]), to be recomputed by [`clean`] before the next search.
 #[inline]
-fn propagate_all<T: Tree>(slots: &mut [Slot], i: u32) {
-    if T::AUGMENTED {
+pub(crate) fn fix(slots: &mut [Slot], i: u32, lazy: bool) {
+    if lazy {
+        mark(slots, i);
+    } else {
         propagate(slots, i);
+    }
+}
+
+/// Marks `i` and its ancestors stale, stopping at the first one already stale (its
+/// ancestors are too). O(1) amortized over a run of updates without searches: a path
+/// is marked once, however many of its holes change.
+#[inline]
+pub(crate) fn mark(slots: &mut [Slot], mut i: u32) {
+    while i != NIL && !slots[i as usize].dirty {
+        slots[i as usize].dirty = true;
+        i = slots[i as usize].addr.parent;
+    }
+}
+
+/// Recomputes every stale `max_hole` of the address tree (the stale slots form a
+/// subtree at the root), children before parents, so that the whole tree is exact
+/// again. O(stale slots).
+pub(crate) fn clean(slots: &mut [Slot], root: u32) {
+    if root == NIL || !slots[root as usize].dirty {
+        return;
+    }
+    let mut t = root;
+    loop {
+        let lk = slots[t as usize].addr;
+        if lk.left != NIL && slots[lk.left as usize].dirty {
+            t = lk.left;
+        } else if lk.right != NIL && slots[lk.right as usize].dirty {
+            t = lk.right;
+        } else {
+            AddrTree::update(slots, t);
+            slots[t as usize].dirty = false;
+            if t == root {
+                return;
+            }
+            t = lk.parent;
+        }
     }
 }
 
@@ -192,8 +261,7 @@ fn rotate_up<T: Tree>(slots: &mut [Slot], root: &mut u32, x: u32) {
     lm::<T>(slots, p).parent = x;
     lm::<T>(slots, x).parent = g;
     replace_child::<T>(slots, root, g, p, x);
-    T::update(slots, p);
-    T::update(slots, x);
+    T::rotated(slots, p, x);
 }
 
 /// Inserts unlinked slot `i` (its key and augmentation inputs already set).
@@ -220,7 +288,9 @@ pub(crate) fn insert<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
     } else {
         lm::<T>(slots, parent).right = i;
     }
-    propagate_all::<T>(slots, parent);
+    if T::AUGMENTED {
+        T::changed(slots, parent, false);
+    }
     let pi = prio(slots, i);
     loop {
         let p = l::<T>(slots, i).parent;
@@ -235,9 +305,18 @@ pub(crate) fn insert<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
 /// `after`, whose own hole was just changed as well (an insert splits the hole of
 /// `after`): `after` is an ancestor of the attach point, so one walk recomputes the
 /// path up to it and carries the combined change further up.
-pub(crate) fn addr_insert_after(slots: &mut [Slot], root: &mut u32, after: u32, i: u32) {
+///
+/// `lazy`: the path is only marked stale (see [`mark`]).
+pub(crate) fn addr_insert_after(
+    slots: &mut [Slot],
+    root: &mut u32,
+    after: u32,
+    i: u32,
+    lazy: bool,
+) {
     let old_after = slots[after as usize].max_hole;
     slots[i as usize].addr = Links::NONE;
+    slots[i as usize].dirty = false;
     AddrTree::update(slots, i);
     let r = slots[after as usize].addr.right;
     let parent = if r == NIL {
@@ -249,15 +328,20 @@ pub(crate) fn addr_insert_after(slots: &mut [Slot], root: &mut u32, after: u32, 
         f
     };
     slots[i as usize].addr.parent = parent;
-    let mut t = parent;
-    loop {
-        AddrTree::update(slots, t);
-        if t == after {
-            break;
+    if lazy {
+        // `after` is `parent` or one of its ancestors.
+        mark(slots, parent);
+    } else {
+        let mut t = parent;
+        loop {
+            AddrTree::update(slots, t);
+            if t == after {
+                break;
+            }
+            t = slots[t as usize].addr.parent;
         }
-        t = slots[t as usize].addr.parent;
+        carry(slots, after, old_after);
     }
-    carry(slots, after, old_after);
     let pi = prio(slots, i);
     loop {
         let p = slots[i as usize].addr.parent;
@@ -269,9 +353,11 @@ pub(crate) fn addr_insert_after(slots: &mut [Slot], root: &mut u32, after: u32, 
 }
 
 /// Inserts node `i` (its hole already set) into the address tree by a descent on its
-/// end address; the generic [`insert`] with the key read once.
-pub(crate) fn addr_insert(slots: &mut [Slot], root: &mut u32, i: u32) {
+/// end address; the generic [`insert`] with the key read once. `lazy`: the path is
+/// only marked stale.
+pub(crate) fn addr_insert(slots: &mut [Slot], root: &mut u32, i: u32, lazy: bool) {
     slots[i as usize].addr = Links::NONE;
+    slots[i as usize].dirty = false;
     slots[i as usize].max_hole = slots[i as usize].hole_size;
     let key = slots[i as usize].end();
     let mut parent = NIL;
@@ -291,7 +377,9 @@ pub(crate) fn addr_insert(slots: &mut [Slot], root: &mut u32, i: u32) {
     } else {
         slots[parent as usize].addr.right = i;
     }
-    propagate(slots, parent);
+    if parent != NIL {
+        fix(slots, parent, lazy);
+    }
     let pi = prio(slots, i);
     loop {
         let p = slots[i as usize].addr.parent;
@@ -305,13 +393,15 @@ pub(crate) fn addr_insert(slots: &mut [Slot], root: &mut u32, i: u32) {
 /// Puts `new` (not in the tree) exactly where `old` is (in the tree) and takes `old`
 /// out: the caller guarantees that no key lies between theirs, so the order holds; the
 /// priority moves along, so the heap order holds. Then recomputes `new`'s augmentation
-/// and carries the change up. O(1) plus the augmentation walk.
-pub(crate) fn addr_replace(slots: &mut [Slot], root: &mut u32, old: u32, new: u32) {
+/// and carries the change up (`lazy`: marks it stale). O(1) plus the augmentation walk.
+pub(crate) fn addr_replace(slots: &mut [Slot], root: &mut u32, old: u32, new: u32, lazy: bool) {
     let lk = slots[old as usize].addr;
     let old_max = slots[old as usize].max_hole;
     slots[new as usize].addr = lk;
     slots[new as usize].prio = slots[old as usize].prio;
+    slots[new as usize].dirty = slots[old as usize].dirty;
     slots[old as usize].addr = Links::NONE;
+    slots[old as usize].dirty = false;
     if lk.left != NIL {
         slots[lk.left as usize].addr.parent = new;
     }
@@ -319,8 +409,12 @@ pub(crate) fn addr_replace(slots: &mut [Slot], root: &mut u32, old: u32, new: u3
         slots[lk.right as usize].addr.parent = new;
     }
     replace_child::<AddrTree>(slots, root, lk.parent, old, new);
-    AddrTree::update(slots, new);
-    carry(slots, new, old_max);
+    if lazy {
+        mark(slots, new);
+    } else {
+        AddrTree::update(slots, new);
+        carry(slots, new, old_max);
+    }
 }
 
 /// Removes node `i` from the address tree while its predecessor `prev` takes over
@@ -334,6 +428,7 @@ pub(crate) fn addr_remove_merge(
     i: u32,
     prev: u32,
     prev_hole: u64,
+    lazy: bool,
 ) {
     loop {
         let li = slots[i as usize].addr;
@@ -354,7 +449,16 @@ pub(crate) fn addr_remove_merge(
     }
     replace_child::<AddrTree>(slots, root, li.parent, i, child);
     slots[i as usize].addr = Links::NONE;
+    slots[i as usize].dirty = false;
     slots[prev as usize].hole_size = prev_hole;
+    if lazy {
+        // `prev` is on the path from the splice point up (see above).
+        if li.parent != NIL {
+            mark(slots, li.parent);
+        }
+        mark(slots, prev);
+        return;
+    }
     // Recompute from `low` up to `high` (an ancestor of `low`, or NIL for the root),
     // then carry `high`'s change further up.
     let (low, high) = if li.left == NIL {
@@ -378,8 +482,8 @@ pub(crate) fn addr_remove_merge(
     }
 }
 
-/// Removes linked slot `i` from the tree.
-pub(crate) fn remove<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
+/// Removes linked slot `i` from the tree (`lazy`: augmentation marked stale only).
+pub(crate) fn remove<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32, lazy: bool) {
     // Rotate `i` down until it has at most one child.
     loop {
         let li = l::<T>(slots, i);
@@ -400,7 +504,10 @@ pub(crate) fn remove<T: Tree>(slots: &mut [Slot], root: &mut u32, i: u32) {
     }
     replace_child::<T>(slots, root, li.parent, i, child);
     *lm::<T>(slots, i) = Links::NONE;
-    propagate_all::<T>(slots, li.parent);
+    T::detached(&mut slots[i as usize]);
+    if T::AUGMENTED && li.parent != NIL {
+        T::changed(slots, li.parent, lazy);
+    }
 }
 
 /// Leftmost slot of the subtree at `t` (`NIL` if empty).
@@ -463,11 +570,13 @@ pub(crate) fn prev<T: Tree>(slots: &[Slot], mut i: u32) -> u32 {
 
 // --- Address-tree searches pruned by the max-hole augmentation -----------------------
 
+/// The augmentation of subtree `t`; only meaningful on a clean tree (see [`clean`]).
 #[inline]
 fn max_hole(slots: &[Slot], t: u32) -> u64 {
     if t == NIL {
         0
     } else {
+        debug_assert!(!slots[t as usize].dirty, "search on a stale address tree");
         slots[t as usize].max_hole
     }
 }

@@ -305,6 +305,34 @@ fn op(mm_size: u64) -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Mostly `Best`/`Evict` inserts over the whole range, so that long runs of updates
+/// leave the address tree's augmentation stale (lazy mode) until an occasional
+/// `Low`/`High`/restricted search cleans it up; sizes and alignments as [`op`].
+fn op_rare_address_searches(mm_size: u64) -> impl Strategy<Value = Op> {
+    let coord = 0..MM_START + mm_size + 16;
+    let range = prop_oneof![
+        40 => Just((0, u64::MAX)),
+        1 => (coord.clone(), coord.clone()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+    ];
+    let mode = prop_oneof![
+        30 => Just(InsertMode::Best),
+        30 => Just(InsertMode::Evict),
+        1 => Just(InsertMode::Low),
+        1 => Just(InsertMode::High),
+        1 => Just(InsertMode::Lowest),
+        1 => Just(InsertMode::Highest),
+    ];
+    let size = prop_oneof![8 => 1..48u64, 1 => 1..600u64, 1 => 1..mm_size / 2 + 2];
+    let align = prop::sample::select(vec![0u64, 1, 2, 3, 8, 64]);
+    prop_oneof![
+        5 => (size.clone(), align, 0..3u64, range, mode).prop_map(|(size, align, color, range, mode)| {
+            Op::Insert { size, align, color, range, mode }
+        }),
+        1 => (coord, size, 0..3u64).prop_map(|(start, size, color)| Op::Reserve { start, size, color }),
+        5 => any::<usize>().prop_map(|idx| Op::Remove { idx }),
+    ]
+}
+
 fn run(ops: &[Op], colored: bool, mm_size: u64) {
     let mut mm = Mm::new(MM_START, mm_size).unwrap();
     if colored {
@@ -386,6 +414,13 @@ proptest! {
 
     #[test]
     fn matches_the_interval_model_large(ops in prop::collection::vec(op(MM_SIZE_LARGE), 1..200)) {
+        run(&ops, false, MM_SIZE_LARGE);
+    }
+
+    #[test]
+    fn matches_the_interval_model_with_rare_address_searches(
+        ops in prop::collection::vec(op_rare_address_searches(MM_SIZE_LARGE), 1..400)
+    ) {
         run(&ops, false, MM_SIZE_LARGE);
     }
 
