@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::arena::{tree_of, Node, State, NIL, ORDERS};
+use crate::index::FreeIndex;
 use crate::place::Params;
 use crate::state::Step;
 use crate::{
@@ -45,10 +46,8 @@ pub struct BuddyAllocator {
     pub(crate) n_free: [[u64; ORDERS]; 2],
     /// Allocated blocks per order (upstream `used_scoreboard`).
     pub(crate) n_used: [u64; ORDERS],
-    /// Per free index and order: the highest free block ([`NIL`] if there is none), or
-    /// [`HINT_UNKNOWN`](crate::arena::HINT_UNKNOWN) after that block left the index.
-    /// A cache in front of the best-fit descent (upstream's `rb_last` per order).
-    pub(crate) hint: [[u32; ORDERS]; 2],
+    /// The free blocks per free index and order (upstream's per-order rbtrees).
+    pub(crate) index: FreeIndex,
     /// Per free index: bit `o` set iff `n_free[index][o] > 0` (the OR of the roots'
     /// free masks).
     pub(crate) orders_free: [u64; 2],
@@ -120,7 +119,7 @@ impl BuddyAllocator {
             clear_avail: 0,
             n_free: [[0; ORDERS]; 2],
             n_used: [0; ORDERS],
-            hint: [[NIL; ORDERS]; 2],
+            index: FreeIndex::new(|order| (size - 1).checked_shr(order + chunk_shift).unwrap_or(0)),
             orders_free: [0; 2],
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             #[cfg(feature = "fault-injection")]
@@ -130,6 +129,7 @@ impl BuddyAllocator {
         let (mut offset, mut left) = (0u64, size);
         for root in 0..n_roots {
             let order = (63 - left.leading_zeros()) - chunk_shift;
+            mm.index.ensure(order, offset >> (order + chunk_shift))?;
             mm.nodes.push(Node::new(offset, order, false, NIL));
             mm.set_free(root);
             offset += mm.order_size(order);
@@ -455,7 +455,6 @@ impl BuddyAllocator {
                     mm.unset_free(n, State::Unused);
                     mm.node_mut(n).set_clear(is_clear);
                     mm.set_free(n);
-                    mm.refresh(mm.node(n).parent, NIL);
                 }
             });
         }

@@ -9,15 +9,12 @@
 /// "No node": the parent of a root, the child link of a leaf, the end of the free list.
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// A best-fit hint that must be recomputed (see `BuddyAllocator::hint`).
-pub(crate) const HINT_UNKNOWN: u32 = u32::MAX - 1;
-
 /// Number of orders an allocator can have (`max_order` is at most 51 = 63 - 12).
 pub(crate) const ORDERS: usize = 52;
 
-/// Index of the clear free index in [`Node::free_mask`] (upstream `GPU_BUDDY_CLEAR_TREE`).
+/// The clear free index (upstream `GPU_BUDDY_CLEAR_TREE`).
 pub(crate) const CLEAR: usize = 0;
-/// Index of the dirty free index in [`Node::free_mask`] (upstream `GPU_BUDDY_DIRTY_TREE`).
+/// The dirty free index (upstream `GPU_BUDDY_DIRTY_TREE`).
 pub(crate) const DIRTY: usize = 1;
 
 /// The free index a block with this clear bit lives in.
@@ -62,16 +59,12 @@ pub(crate) enum State {
 /// - `header` holds offset, state, clear bit and order as documented above; the offset
 ///   is a multiple of the block size.
 /// - `left != NIL` iff the state is `Split`; the children are `left` and `left + 1`.
-/// - `free_mask[t]` has bit `o` set iff the subtree rooted here contains a free block
-///   of order `o` in free index `t` (`CLEAR` or `DIRTY`). For a leaf that is its own
-///   bit (free) or 0; for a split node the OR of its children. This augmentation turns
-///   every placement search into a descent from the roots.
+/// - a node is in the free index (`crate::index`) iff its state is `Free`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Node {
     pub(crate) header: u64,
     pub(crate) parent: u32,
     pub(crate) left: u32,
-    pub(crate) free_mask: [u64; 2],
 }
 
 impl Node {
@@ -80,7 +73,6 @@ impl Node {
             header: header(offset, order, clear, State::Unused),
             parent,
             left: NIL,
-            free_mask: [0; 2],
         }
     }
 

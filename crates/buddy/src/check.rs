@@ -1,17 +1,17 @@
 //! [`BuddyAllocator::check`]: re-derives every invariant from the block tree, whatever
 //! it costs (upstream KUnit `check_block`/`check_mm`, plus our indexes).
 
-use crate::arena::{tree_of, State, HINT_UNKNOWN, NIL, ORDERS};
-use crate::search::Class;
+use crate::arena::{tree_of, State, NIL, ORDERS};
 use crate::{BuddyAllocator, CheckError};
 
 impl BuddyAllocator {
     /// Verifies the whole structure: roots tile `[0, size)` largest first; every block
     /// is naturally aligned, its children are its two halves and point back to it;
     /// split blocks carry no clear bit; no two free buddies share a clear state (they
-    /// would have merged); the free masks, per-order counters, `avail` and
-    /// `clear_avail` match the tree; every metadata node is either in the tree or on
-    /// the unused-pair list.
+    /// would have merged); the free index holds exactly the free blocks (each in its
+    /// slot, with consistent summaries and cached highest blocks); the per-order
+    /// counters, `avail` and `clear_avail` match the tree; every metadata node is either
+    /// in the tree or on the unused-pair list.
     ///
     /// # Errors
     /// The first violation found, with the block it concerns.
@@ -72,13 +72,6 @@ impl BuddyAllocator {
                                 order,
                             );
                         }
-                        let mask = [
-                            l.free_mask[0] | r.free_mask[0],
-                            l.free_mask[1] | r.free_mask[1],
-                        ];
-                        if node.free_mask != mask {
-                            return err("free mask of a split block is stale", off, order);
-                        }
                         if sp + 2 > stack.len() {
                             return err("tree deeper than the largest order", off, order);
                         }
@@ -88,14 +81,11 @@ impl BuddyAllocator {
                     }
                     State::Free => {
                         let tree = tree_of(node.is_clear());
-                        let mut mask = [0u64; 2];
-                        mask[tree] = 1 << order;
-                        if node.left != NIL || node.free_mask != mask {
-                            return err(
-                                "free block with children or a wrong free mask",
-                                off,
-                                order,
-                            );
+                        if node.left != NIL {
+                            return err("free block with children", off, order);
+                        }
+                        if self.index.get(tree, order, self.slot(n)) != Some(n) {
+                            return err("free block missing from the free index", off, order);
                         }
                         if node.parent != NIL {
                             let buddy = self.node(self.sibling(n));
@@ -114,8 +104,8 @@ impl BuddyAllocator {
                         }
                     }
                     State::Allocated => {
-                        if node.left != NIL || node.free_mask != [0; 2] {
-                            return err("allocated block with children or a free mask", off, order);
+                        if node.left != NIL {
+                            return err("allocated block with children", off, order);
                         }
                         n_used[order as usize] += 1;
                     }
@@ -135,8 +125,7 @@ impl BuddyAllocator {
                 .enumerate()
                 .filter(|(_, &c)| c > 0)
                 .fold(0u64, |acc, (o, _)| acc | 1 << o);
-            let roots = (0..self.n_roots).fold(0, |acc, r| acc | self.node(r).free_mask[tree]);
-            if orders != self.orders_free[tree] || roots != orders {
+            if orders != self.orders_free[tree] {
                 return err("orders with free blocks disagree with the counters", 0, 0);
             }
         }
@@ -163,18 +152,13 @@ impl BuddyAllocator {
                 0,
             );
         }
-        for (tree, class) in [(0, Class::Clear), (1, Class::Dirty)] {
-            for order in 0..=self.max_order {
-                let hint = self.hint[tree][order as usize];
-                if hint != HINT_UNKNOWN
-                    && Some(hint).filter(|&h| h != NIL) != self.find_highest(class, 1 << order)
-                {
-                    return err(
-                        "best-fit hint is not the highest free block of its order",
-                        0,
-                        order,
-                    );
-                }
+        for order in 0..ORDERS as u32 {
+            // Every free block is in the index (above); equal counts leave no room for
+            // anything else in it.
+            match self.index.verify(order) {
+                Ok(count) if count == [n_free[0][order as usize], n_free[1][order as usize]] => {}
+                Ok(_) => return err("free index holds blocks that are not free", 0, order),
+                Err(what) => return err(what, 0, order),
             }
         }
         if !self.journal.is_empty() {

@@ -42,14 +42,18 @@
 //!
 //! # Cost
 //!
-//! Block metadata is a compact arena of 32-byte nodes linked by index (no heap
-//! allocation per block; the arena grows fallibly). Each node carries, per free index
-//! (clear, dirty), a bitmask of the orders of free blocks in its subtree, so the
-//! default, top-down and range searches are descents from the roots: O(depth), with
-//! depth ≤ `max_order` ≤ 51, independent of how many blocks exist (upstream walks an
-//! rbtree per order and serves ranges by a DFS over the block tree). Splits and merges
-//! are O(1) each plus one mask refresh along the path. Force-merge and try-harder are
-//! slow paths, as upstream.
+//! Block metadata is a compact arena of 16-byte nodes linked by index (no heap
+//! allocation per block; the arena grows fallibly). Free blocks are indexed per order
+//! and per clear state in sparse 64-ary radix trees of bitmaps over block numbers
+//! (upstream: one rbtree per order), with the highest block of every order cached:
+//! best fit is O(1), top-down O(orders), range, force-merge and try-harder lookups
+//! O(orders × levels) with at most 9 levels (4 for a 16 GiB heap of 4 KiB chunks),
+//! independent of how many blocks exist (upstream walks an rbtree per order and serves
+//! ranges by a DFS over the block tree). Entering or leaving the index touches one
+//! radix path; splits and merges are O(1) each plus that. The radix nodes (272 bytes
+//! per 64 block numbers of one order) are allocated when a block number is first used
+//! and kept, so frees never allocate. Force-merge and try-harder are slow paths, as
+//! upstream.
 //!
 //! # Errors and robustness
 //!
@@ -102,6 +106,7 @@ mod block;
 mod check;
 mod error;
 mod flags;
+mod index;
 mod place;
 mod print;
 mod request;

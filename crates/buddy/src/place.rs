@@ -71,6 +71,11 @@ impl BuddyAllocator {
         }
         let range = p.flags.contains(AllocFlags::RANGE);
         let contiguous = p.flags.contains(AllocFlags::CONTIGUOUS);
+        if p.size == p.min_block_size && !range && !contiguous {
+            if let Some(result) = self.alloc_single(p.size, p.flags, out) {
+                return result;
+            }
+        }
         // Upstream turns `end - 1` into U64_MAX for an empty window; we refuse it.
         if range && p.end <= p.start {
             return Err(Error::InvalidArgument);
@@ -112,6 +117,44 @@ impl BuddyAllocator {
         };
         let original = (p.size, p.min_block_size);
         self.session(out, |a, out| a.alloc_greedy(&g, original, out))
+    }
+
+    /// The common request in one step: a power-of-two `size` equal to `min_block_size`,
+    /// anywhere (best fit or TOPDOWN), no CONTIGUOUS. The general path would serve it with
+    /// exactly one block of `size`, found by the same search and split the same way, and
+    /// nothing to trim; this skips its bookkeeping, and the undo journal too when the
+    /// block found has the wanted order (then nothing can fail after the search). `None`
+    /// when the general path must decide (a size beyond `max_order`, or no free block:
+    /// force-merge, errors).
+    fn alloc_single(
+        &mut self,
+        size: u64,
+        flags: AllocFlags,
+        out: &mut Vec<Block>,
+    ) -> Option<Result<()>> {
+        let order = ilog2(size) - self.chunk_shift;
+        if order > self.max_order {
+            return None;
+        }
+        let pref = Class::preferred(flags.contains(AllocFlags::CLEAR));
+        let b = if flags.contains(AllocFlags::TOPDOWN) {
+            self.find_highest(pref, orders_from(order))
+        } else {
+            self.find_best_fit(pref, order)
+        };
+        // The other index is searched best-fit, TOPDOWN or not (upstream).
+        let b = b.or_else(|| self.find_best_fit(pref.other(), order))?;
+        if self.node(b).order() == order {
+            if out.try_reserve(1).is_err() {
+                return Some(Err(Error::OutOfMemory));
+            }
+            self.unset_free(b, State::Allocated);
+            out.push(self.token(b));
+            return Some(Ok(()));
+        }
+        // Split keeping the upper half.
+        let target = self.span(b).1 - size;
+        Some(self.session(out, |a, out| a.carve(b, target, order, out)))
     }
 
     /// The main loop: greedy blocks, largest first, down to `min_order`; then trim.
@@ -344,12 +387,9 @@ impl BuddyAllocator {
             match self.node(n).state() {
                 State::Free if s >= start && e <= end => {
                     self.take(n, out)?;
-                    self.refresh(self.node(n).parent, NIL);
                 }
                 State::Free => {
                     let left = self.split(n)?;
-                    // `split` set n's own mask; its ancestors are stale.
-                    self.refresh(self.node(n).parent, NIL);
                     stack[sp] = left + 1;
                     stack[sp + 1] = left;
                     sp += 2;

@@ -1,5 +1,5 @@
 //! State transitions of blocks, each changing the block, the per-order counters,
-//! `avail`/`clear_avail` and the free-mask augmentation together; splitting and merging;
+//! `avail`/`clear_avail` and the free index together; splitting and merging;
 //! the metadata pair pool with its fault-injection hook; and the undo journal that makes
 //! every allocation all-or-nothing.
 //!
@@ -8,7 +8,7 @@
 
 use alloc::vec::Vec;
 
-use crate::arena::{tree_of, Node, State, HINT_UNKNOWN, NIL};
+use crate::arena::{tree_of, Node, State, NIL};
 use crate::{Block, BuddyAllocator, Error, Result};
 
 /// One reversible step of an allocation, recorded so that a failure anywhere can put
@@ -83,8 +83,15 @@ impl BuddyAllocator {
 
     // ---- the only ways a block enters or leaves the free index --------------------------
 
-    /// Makes detached block `i` free (upstream `mark_free`): counters, accounting and its
-    /// own free mask. The caller refreshes the ancestors' masks.
+    /// The slot of node `i` in the free index of its order.
+    #[inline]
+    pub(crate) fn slot(&self, i: u32) -> u64 {
+        let n = self.node(i);
+        n.offset() >> (n.order() + self.chunk_shift)
+    }
+
+    /// Makes detached block `i` free (upstream `mark_free`): counters, accounting and
+    /// the free index (whose path for `i` was ensured when `i` was created).
     pub(crate) fn set_free(&mut self, i: u32) {
         let order = self.node(i).order();
         let clear = self.node(i).is_clear();
@@ -97,19 +104,13 @@ impl BuddyAllocator {
         if clear {
             self.clear_avail += size;
         }
-        let hint = self.hint[tree][order as usize];
-        if hint == NIL || (hint != HINT_UNKNOWN && self.node(hint).offset() < self.node(i).offset())
-        {
-            self.hint[tree][order as usize] = i;
-        }
-        let node = self.node_mut(i);
-        node.set_state(State::Free);
-        node.free_mask = [0; 2];
-        node.free_mask[tree] = 1 << order;
+        let slot = self.slot(i);
+        self.index.insert(tree, order, slot, i);
+        self.node_mut(i).set_state(State::Free);
     }
 
     /// Takes free block `i` out of the free index into `to` (`Unused`, `Allocated` or
-    /// `Split`). The caller refreshes the ancestors' masks.
+    /// `Split`).
     pub(crate) fn unset_free(&mut self, i: u32, to: State) {
         let order = self.node(i).order();
         let clear = self.node(i).is_clear();
@@ -117,13 +118,11 @@ impl BuddyAllocator {
         debug_assert_eq!(self.node(i).state(), State::Free);
         let tree = tree_of(clear);
         self.n_free[tree][order as usize] -= 1;
-        let none_left = self.n_free[tree][order as usize] == 0;
-        if none_left {
+        if self.n_free[tree][order as usize] == 0 {
             self.orders_free[tree] &= !(1 << order);
         }
-        if self.hint[tree][order as usize] == i {
-            self.hint[tree][order as usize] = if none_left { NIL } else { HINT_UNKNOWN };
-        }
+        let slot = self.slot(i);
+        self.index.remove(tree, order, slot);
         self.avail -= size;
         if clear {
             self.clear_avail -= size;
@@ -131,9 +130,7 @@ impl BuddyAllocator {
         if to == State::Allocated {
             self.n_used[order as usize] += 1;
         }
-        let node = self.node_mut(i);
-        node.set_state(to);
-        node.free_mask = [0; 2];
+        self.node_mut(i).set_state(to);
     }
 
     /// Detaches allocated block `i` (the first step of freeing it).
@@ -142,29 +139,6 @@ impl BuddyAllocator {
         debug_assert_eq!(self.node(i).state(), State::Allocated);
         self.n_used[order as usize] -= 1;
         self.node_mut(i).set_state(State::Unused);
-    }
-
-    /// Recomputes the free masks of split node `n` and its ancestors. Every node up to
-    /// and including `through` (an ancestor, or `NIL`) is recomputed; above it the walk
-    /// stops at the first mask that does not change, since nothing above can change then.
-    pub(crate) fn refresh(&mut self, mut n: u32, through: u32) {
-        let mut forced = through != NIL;
-        while n != NIL {
-            let i = n as usize;
-            let left = self.nodes[i].left as usize;
-            let (a, b) = match &self.nodes[left..left + 2] {
-                [a, b] => (a.free_mask, b.free_mask),
-                _ => break,
-            };
-            let mask = [a[0] | b[0], a[1] | b[1]];
-            let node = &mut self.nodes[i];
-            if !forced && node.free_mask == mask {
-                break;
-            }
-            node.free_mask = mask;
-            forced &= n != through;
-            n = node.parent;
-        }
     }
 
     // ---- the pair pool ------------------------------------------------------------------
@@ -226,7 +200,6 @@ impl BuddyAllocator {
         let node = self.node_mut(left);
         node.set_state(State::Unused);
         node.parent = next;
-        node.free_mask = [0; 2];
         self.node_mut(left + 1).set_state(State::Unused);
         self.free_pair = left;
         self.n_free_pairs += 1;
@@ -241,16 +214,29 @@ impl BuddyAllocator {
 
     // ---- split and merge ----------------------------------------------------------------
 
-    /// Splits free block `b` into two free halves that inherit its clear bit; `b`
-    /// becomes split and loses the bit (upstream `split_block`). Journaled. The mask of
-    /// `b` is set from the children; its ancestors are left to the caller's `refresh`.
+    /// Makes sure the free index can take both children of `b` (the metadata the
+    /// index needs for a split, allocated before anything changes).
     ///
     /// # Errors
-    /// [`Error::OutOfMemory`] (pair or journal); nothing has changed then.
+    /// [`Error::OutOfMemory`]; nothing has changed logically then.
+    #[inline]
+    fn ensure_children(&mut self, b: u32) -> Result<()> {
+        let node = self.node(b);
+        let child_order = node.order() - 1;
+        let slot = node.offset() >> (child_order + self.chunk_shift);
+        self.index.ensure(child_order, slot)
+    }
+
+    /// Splits free block `b` into two free halves that inherit its clear bit; `b`
+    /// becomes split and loses the bit (upstream `split_block`). Journaled.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] (pair, free index or journal); nothing has changed then.
     pub(crate) fn split(&mut self, b: u32) -> Result<u32> {
         debug_assert_eq!(self.node(b).state(), State::Free);
         debug_assert!(self.node(b).order() > 0);
         self.reserve_step()?;
+        self.ensure_children(b)?;
         let left = self.acquire_pair()?;
         let was_clear = self.node(b).is_clear();
         self.journal.push(Step::Split {
@@ -271,15 +257,13 @@ impl BuddyAllocator {
         self.nodes[left as usize + 1] = Node::new(offset + half, order - 1, right_clear, b);
         self.set_free(left);
         self.set_free(left + 1);
-        let (a, c) = (self.node(left).free_mask, self.node(left + 1).free_mask);
         let node = self.node_mut(b);
         node.set_clear(false);
         node.left = left;
-        node.free_mask = [a[0] | c[0], a[1] | c[1]];
     }
 
     /// Allocates free block `b` and hands its token to `out` (upstream
-    /// `mark_allocated`). Journaled. The caller refreshes the ancestors' masks.
+    /// `mark_allocated`). Journaled.
     ///
     /// # Errors
     /// [`Error::OutOfMemory`] if `out` or the journal cannot grow; nothing has changed.
@@ -294,8 +278,7 @@ impl BuddyAllocator {
 
     /// Splits free block `top` down to the `order` block containing `target` and
     /// allocates that block, handing its token to `out`. Only the halves off the path
-    /// enter the free index; masks are refreshed once for the whole path. Journaled as
-    /// the equivalent splits and take.
+    /// enter the free index. Journaled as the equivalent splits and take.
     ///
     /// # Errors
     /// [`Error::OutOfMemory`] (pairs, journal or `out`); the journal then undoes what
@@ -315,11 +298,10 @@ impl BuddyAllocator {
         self.unset_free(top, State::Unused);
         let mut n = top;
         while self.node(n).order() > order {
-            let left = match self.acquire_pair() {
+            let left = match self.ensure_children(n).and_then(|()| self.acquire_pair()) {
                 Ok(left) => left,
                 Err(e) => {
                     self.set_free(n);
-                    self.refresh_path(n, top);
                     return Err(e);
                 }
             };
@@ -348,24 +330,16 @@ impl BuddyAllocator {
         self.n_used[order as usize] += 1;
         self.node_mut(n).set_state(State::Allocated);
         out.push(self.token(n));
-        self.refresh_path(n, top);
         Ok(())
     }
 
-    /// Refreshes the masks above `n` after a path of splits from `top`.
-    pub(crate) fn refresh_path(&mut self, n: u32, top: u32) {
-        let through = if n == top { NIL } else { top };
-        self.refresh(self.node(n).parent, through);
-    }
-
     /// Makes allocated block `b` free without merging it (the first step of a trim).
-    /// Journaled; refreshes the masks.
+    /// Journaled.
     pub(crate) fn release(&mut self, b: u32) -> Result<()> {
         self.reserve_step()?;
         self.journal.push(Step::Release { block: b });
         self.unset_allocated(b);
         self.set_free(b);
-        self.refresh(self.node(b).parent, NIL);
         Ok(())
     }
 
@@ -397,7 +371,6 @@ impl BuddyAllocator {
             b = parent;
         }
         self.set_free(b);
-        self.refresh(self.node(b).parent, NIL);
     }
 
     /// Force-merge of free block `b` whose buddy is free (upstream `__force_merge` +
@@ -434,7 +407,6 @@ impl BuddyAllocator {
             b = parent;
         }
         self.set_free(b);
-        self.refresh(self.node(b).parent, NIL);
         b
     }
 
@@ -468,11 +440,9 @@ impl BuddyAllocator {
                 Step::Take { block } => {
                     self.unset_allocated(block);
                     self.set_free(block);
-                    self.refresh(self.node(block).parent, NIL);
                 }
                 Step::Release { block } => {
                     self.unset_free(block, State::Allocated);
-                    self.refresh(self.node(block).parent, NIL);
                 }
                 Step::Split { block, was_clear } => {
                     let left = self.node(block).left;
@@ -484,7 +454,6 @@ impl BuddyAllocator {
                     node.set_state(State::Unused);
                     node.set_clear(was_clear);
                     self.set_free(block);
-                    self.refresh(self.node(block).parent, NIL);
                 }
                 Step::Merge {
                     parent,
@@ -493,7 +462,6 @@ impl BuddyAllocator {
                 } => {
                     let left = self.reacquire_pair();
                     self.split_into(parent, left, left_clear, right_clear);
-                    self.refresh(self.node(parent).parent, NIL);
                 }
             }
         }
