@@ -238,13 +238,6 @@ impl fmt::Debug for Mm {
 impl Mm {
     // --- hole bookkeeping: a hole and its three indexes change together --------------
 
-    /// Changes the size of the hole after `i`, which is in the address tree and stays
-    /// there (non-zero), keeping the tree's augmentation.
-    fn set_hole_size(&mut self, i: u32, hole_size: u64) {
-        self.slots[i as usize].hole_size = hole_size;
-        tree::fix(&mut self.slots, i, self.addr_lazy);
-    }
-
     /// Counts an insert or removal towards [`LAZY_AFTER`].
     #[inline]
     fn note_update(&mut self) {
@@ -269,11 +262,19 @@ impl Mm {
 
     /// Puts the hole after `i` (its `hole_size` already set and propagated) into the
     /// size tree and on top of the hole stack, as the most recent hole.
+    #[inline]
     fn index_hole(&mut self, i: u32) {
         debug_assert!(
             self.slots[i as usize].hole_size != 0,
             "index_hole({i}) without a gap"
         );
+        self.size_index(i);
+        self.stack_push(i);
+    }
+
+    /// Stamps the hole after `i` as the newest and puts it into the size index.
+    #[inline]
+    fn size_index(&mut self, i: u32) {
         self.hole_seq += 1;
         self.slots[i as usize].hole_seq = self.hole_seq;
         if self.slots[i as usize].hole_size < SMALL {
@@ -281,6 +282,11 @@ impl Mm {
         } else {
             self.index_big_hole(i);
         }
+    }
+
+    /// Puts the hole after `i` on top of the hole stack.
+    #[inline]
+    fn stack_push(&mut self, i: u32) {
         let top = self.stack_top;
         let s = &mut self.slots[i as usize];
         s.stack_prev = NIL;
@@ -291,6 +297,9 @@ impl Mm {
         self.stack_top = i;
     }
 
+    /// The size-treap half of [`size_index`](Self::size_index), kept out of line so that
+    /// the bucket path stays small enough to inline.
+    #[inline(never)]
     fn index_big_hole(&mut self, i: u32) {
         tree::insert::<SizeTree>(&mut self.slots, &mut self.size_root, i);
         if self.largest == NIL
@@ -303,19 +312,38 @@ impl Mm {
 
     /// Takes the hole after `i` out of the size tree and the hole stack; the caller
     /// then sets its new `hole_size` (upstream `rm_hole` followed by the new size).
+    #[inline]
     fn unindex_hole(&mut self, i: u32) {
         debug_assert!(
             self.slots[i as usize].hole_size != 0,
             "unindex_hole({i}) without a hole"
         );
+        self.size_unindex(i);
+        self.stack_unlink(i);
+    }
+
+    /// Takes the hole after `i` out of the size index (its `hole_size` still the old one).
+    #[inline]
+    fn size_unindex(&mut self, i: u32) {
         if self.slots[i as usize].hole_size < SMALL {
             self.small.remove(&mut self.slots, i);
         } else {
-            if self.largest == i {
-                self.largest = tree::prev::<SizeTree>(&self.slots, i);
-            }
-            tree::remove::<SizeTree>(&mut self.slots, &mut self.size_root, i, false);
+            self.unindex_big_hole(i);
         }
+    }
+
+    /// The size-treap half of [`size_unindex`](Self::size_unindex), out of line.
+    #[inline(never)]
+    fn unindex_big_hole(&mut self, i: u32) {
+        if self.largest == i {
+            self.largest = tree::prev::<SizeTree>(&self.slots, i);
+        }
+        tree::remove::<SizeTree>(&mut self.slots, &mut self.size_root, i, false);
+    }
+
+    /// Takes the hole after `i` off the hole stack.
+    #[inline]
+    fn stack_unlink(&mut self, i: u32) {
         let (p, n) = {
             let s = &self.slots[i as usize];
             (s.stack_prev, s.stack_next)
@@ -327,6 +355,35 @@ impl Mm {
         }
         if n != NIL {
             self.slots[n as usize].stack_prev = p;
+        }
+    }
+
+    /// The hole after `from` becomes the hole after `to` (`from` itself, or a node
+    /// without a hole), `hole_size` units, as the most recent hole: the size index and
+    /// the hole stack as [`unindex_hole`](Self::unindex_hole) of `from` then
+    /// [`index_hole`](Self::index_hole) of `to` would leave them, in one step when
+    /// `from` is already the newest hole (a removal next to the hole just freed, as in
+    /// an eviction). The address tree is the caller's, and must already give `to` its
+    /// final treap priority (which the size treap shares).
+    #[inline]
+    fn move_hole(&mut self, from: u32, to: u32, hole_size: u64) {
+        self.size_unindex(from);
+        self.slots[to as usize].hole_size = hole_size;
+        self.size_index(to);
+        if self.stack_top == from {
+            if from != to {
+                let n = self.slots[from as usize].stack_next;
+                let s = &mut self.slots[to as usize];
+                s.stack_prev = NIL;
+                s.stack_next = n;
+                if n != NIL {
+                    self.slots[n as usize].stack_prev = to;
+                }
+                self.stack_top = to;
+            }
+        } else {
+            self.stack_unlink(from);
+            self.stack_push(to);
         }
     }
 
@@ -366,6 +423,7 @@ impl Mm {
     // --- slot arena ------------------------------------------------------------------
 
     /// Takes a slot for a new node; the arena grows fallibly, so failure changes nothing.
+    #[inline]
     fn alloc_slot(&mut self) -> Result<u32> {
         #[cfg(feature = "fault-injection")]
         if self.n_nodes >= self.max_nodes {
@@ -385,6 +443,7 @@ impl Mm {
         Ok(i)
     }
 
+    #[inline]
     fn free_slot(&mut self, i: u32) {
         let s = &mut self.slots[i as usize];
         s.state = State::Free;
@@ -412,6 +471,7 @@ impl Mm {
     }
 
     /// Slot of `node` if it is an allocated node of this allocator.
+    #[inline]
     pub(crate) fn lookup(&self, node: &Node) -> Result<u32> {
         if node.mm != self.id {
             return Err(Error::InvalidArgument);
@@ -431,6 +491,7 @@ impl Mm {
     /// Where a node of `req` goes in the gap `[hole_start, hole_end)` between `before`
     /// and `after`, or `None` if it does not fit: colour adjust, then the range clamp,
     /// then alignment (rounding up, or down when placing at the top), each re-checked.
+    #[inline]
     pub(crate) fn fit(
         &self,
         before: u32,
@@ -649,26 +710,28 @@ impl Mm {
         // As upstream: the hole goes, then the part below the node (if any) and the
         // part above it come back as new holes, the upper one most recent. In the
         // address tree (hole owners only) the cheapest equivalent change is made.
-        self.unindex_hole(hole);
         let (lower, upper) = (start - hole_start, hole_end - end);
         match (lower != 0, upper != 0) {
             (false, true) => {
-                // The hole moves up to the new node, which takes the owner's place.
-                self.slots[hole as usize].hole_size = 0;
+                // The hole moves up to the new node, which takes the owner's place (and
+                // treap priority: first, so that the size index sees the final one).
                 tree::addr_replace(&mut self.slots, &mut self.addr_root, hole, i, lazy);
-                self.index_hole(i);
+                self.move_hole(hole, i, upper);
+                self.slots[hole as usize].hole_size = 0;
             }
             (true, false) => {
-                self.set_hole_size(hole, lower);
-                self.index_hole(hole);
+                self.move_hole(hole, hole, lower);
+                tree::fix(&mut self.slots, hole, lazy);
             }
             (true, true) => {
+                self.unindex_hole(hole);
                 self.slots[hole as usize].hole_size = lower;
                 tree::addr_insert_after(&mut self.slots, &mut self.addr_root, hole, i, lazy);
                 self.index_hole(hole);
                 self.index_hole(i);
             }
             (false, false) => {
+                self.unindex_hole(hole);
                 // Leave the tree with the old hole still counted, so that the ancestors'
                 // values stay consistent while it is rotated down; then forget it.
                 tree::remove::<AddrTree>(&mut self.slots, &mut self.addr_root, hole, lazy);
@@ -952,26 +1015,20 @@ impl Mm {
         let i = self.lookup(&node)?;
         self.note_update();
         let lazy = self.addr_lazy;
-        let (prev, next) = {
+        let (prev, next, i_hole) = {
             let s = &self.slots[i as usize];
-            (s.prev, s.next)
+            (s.prev, s.next, s.hole_size)
         };
-        let (i_hole, prev_hole) = (
-            self.slots[i as usize].hole_size,
-            self.slots[prev as usize].hole_size,
-        );
-        if i_hole != 0 {
-            self.unindex_hole(i);
-        }
-        if prev_hole != 0 {
-            self.unindex_hole(prev);
-        }
+        let prev_hole = self.slots[prev as usize].hole_size;
         self.slots[prev as usize].next = next;
         self.slots[next as usize].prev = prev;
-        // The merged hole is recomputed and becomes the most recent.
-        let merged = self.slots[next as usize].start - self.slots[prev as usize].end();
+        // The holes on both sides and the node merge into one, the most recent hole
+        // (within the range, so no overflow).
+        let merged = prev_hole + node.size + i_hole;
         match (prev_hole != 0, i_hole != 0) {
             (true, true) => {
+                self.unindex_hole(i);
+                self.unindex_hole(prev);
                 tree::addr_remove_merge(
                     &mut self.slots,
                     &mut self.addr_root,
@@ -980,19 +1037,25 @@ impl Mm {
                     merged,
                     lazy,
                 );
+                self.index_hole(prev);
             }
-            (true, false) => self.set_hole_size(prev, merged),
+            (true, false) => {
+                self.move_hole(prev, prev, merged);
+                tree::fix(&mut self.slots, prev, lazy);
+            }
             (false, true) => {
-                // No hole owner lies between them: `prev` takes the node's place.
+                // No hole owner lies between them: `prev` takes the node's place (and
+                // treap priority: first, so that the size index sees the final one).
                 self.slots[prev as usize].hole_size = merged;
                 tree::addr_replace(&mut self.slots, &mut self.addr_root, i, prev, lazy);
+                self.move_hole(i, prev, merged);
             }
             (false, false) => {
                 self.slots[prev as usize].hole_size = merged;
                 tree::addr_insert(&mut self.slots, &mut self.addr_root, prev, lazy);
+                self.index_hole(prev);
             }
         }
-        self.index_hole(prev);
         self.used -= node.size;
         self.n_nodes -= 1;
         self.free_slot(i);

@@ -214,6 +214,7 @@ impl Scan<'_> {
     }
 
     /// Relinks the roster's top node into the address list.
+    #[inline]
     fn pop(&mut self) {
         let i = self.top;
         let (prev, next, below) = {
