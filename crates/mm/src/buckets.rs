@@ -48,13 +48,13 @@ impl Buckets {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn set(&mut self, s: usize) {
         self.words[s / 64] |= 1 << (s % 64);
         self.summary |= 1 << (s / 64);
     }
 
-    #[inline]
+    #[inline(always)]
     fn clear(&mut self, s: usize) {
         self.words[s / 64] &= !(1 << (s % 64));
         if self.words[s / 64] == 0 {
@@ -63,7 +63,7 @@ impl Buckets {
     }
 
     /// Pushes hole `i` (its `hole_size` < `SMALL`) as the most recent of its size.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, slots: &mut [Slot], i: u32) {
         let s = slots[i as usize].hole_size as usize;
         let head = self.heads[s];
@@ -78,7 +78,7 @@ impl Buckets {
     }
 
     /// Unlinks hole `i` from its list.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, slots: &mut [Slot], i: u32) {
         let s = slots[i as usize].hole_size as usize;
         let (p, n) = (

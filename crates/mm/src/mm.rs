@@ -273,7 +273,7 @@ impl Mm {
     }
 
     /// Stamps the hole after `i` as the newest and puts it into the size index.
-    #[inline]
+    #[inline(always)]
     fn size_index(&mut self, i: u32) {
         self.hole_seq += 1;
         self.slots[i as usize].hole_seq = self.hole_seq;
@@ -285,7 +285,7 @@ impl Mm {
     }
 
     /// Puts the hole after `i` on top of the hole stack.
-    #[inline]
+    #[inline(always)]
     fn stack_push(&mut self, i: u32) {
         let top = self.stack_top;
         let s = &mut self.slots[i as usize];
@@ -323,7 +323,7 @@ impl Mm {
     }
 
     /// Takes the hole after `i` out of the size index (its `hole_size` still the old one).
-    #[inline]
+    #[inline(always)]
     fn size_unindex(&mut self, i: u32) {
         if self.slots[i as usize].hole_size < SMALL {
             self.small.remove(&mut self.slots, i);
@@ -342,7 +342,7 @@ impl Mm {
     }
 
     /// Takes the hole after `i` off the hole stack.
-    #[inline]
+    #[inline(always)]
     fn stack_unlink(&mut self, i: u32) {
         let (p, n) = {
             let s = &self.slots[i as usize];
@@ -365,7 +365,7 @@ impl Mm {
     /// `from` is already the newest hole (a removal next to the hole just freed, as in
     /// an eviction). The address tree is the caller's, and must already give `to` its
     /// final treap priority (which the size treap shares).
-    #[inline]
+    #[inline(always)]
     fn move_hole(&mut self, from: u32, to: u32, hole_size: u64) {
         self.size_unindex(from);
         self.slots[to as usize].hole_size = hole_size;

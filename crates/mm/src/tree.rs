@@ -394,7 +394,7 @@ pub(crate) fn addr_insert(slots: &mut [Slot], root: &mut u32, i: u32, lazy: bool
 /// out: the caller guarantees that no key lies between theirs, so the order holds; the
 /// priority moves along, so the heap order holds. Then recomputes `new`'s augmentation
 /// and carries the change up (`lazy`: marks it stale). O(1) plus the augmentation walk.
-#[inline]
+#[inline(always)]
 pub(crate) fn addr_replace(slots: &mut [Slot], root: &mut u32, old: u32, new: u32, lazy: bool) {
     let lk = slots[old as usize].addr;
     let old_max = slots[old as usize].max_hole;
