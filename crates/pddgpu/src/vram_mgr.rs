@@ -12,6 +12,11 @@
 //! - `min_block_size` is the BO's page alignment (one page by default), raised to the
 //!   pages-per-block size (2 MiB, or the page alignment if larger) when the size is a
 //!   multiple of it; a `VRAM_CONTIGUOUS` BO has unlimited pages per block.
+//! - The BO's alignment holds in every placement, including the two where the buddy (as
+//!   upstream) would drop it: a contiguous BO smaller than its alignment and a window
+//!   (`RANGE`, e.g. eviction to invisible VRAM or a CPU fault into the visible window).
+//!   A window without an aligned slot for the BO is no space, so TTM moves on to the next
+//!   placement (see `alloc_aligned`).
 //! - `VRAM_CONTIGUOUS` asks the buddy for `CONTIGUOUS`; it is a hint, retried
 //!   non-contiguous on no-space, unless the place itself has `CONTIGUOUS`. `VRAM_CLEARED`
 //!   asks for `CLEAR` (prefer zeroed memory); place `TOPDOWN` asks for `TOPDOWN`.
@@ -732,14 +737,25 @@ fn largest_free_block(buddy: &BuddyAllocator) -> u64 {
         .map_or(0, |order| buddy.chunk_size() << order)
 }
 
-/// `alloc_blocks` that keeps the BO's alignment for contiguous requests.
+/// `alloc_blocks` that keeps the BO's alignment wherever the buddy would lose it.
 ///
-/// The buddy rounds a CONTIGUOUS request up to a power of two and uses that as the
-/// minimum block size, so an alignment larger than the rounded size would be lost
-/// (upstream amdgpu has the same gap: an 8 KiB contiguous BO with 64 KiB alignment lands
-/// on an 8 KiB boundary). Here such a request takes one block of the alignment's size,
-/// which is aligned by construction, and trims it to the BO size at its start; the rest
-/// returns to the free lists.
+/// The buddy enforces a `min_block_size` larger than the size in two cases only: a
+/// power-of-two size outside RANGE (the offset-aligned search) and a size it rounds up
+/// to `min_block_size` and trims back. It loses it in two others, as upstream does:
+/// - CONTIGUOUS rounds the size up to a power of two and uses *that* as the minimum
+///   block size (upstream amdgpu: an 8 KiB contiguous BO with 64 KiB alignment lands on
+///   an 8 KiB boundary);
+/// - RANGE with a power-of-two size below `min_block_size` takes any block of the size
+///   in the window (so a BO evicted to invisible VRAM would drop its alignment).
+///
+/// Here such a request takes one free block of the alignment's size in the window,
+/// aligned by construction, and trims it to the BO size at its start (the rest returns
+/// to the free lists) — the rule the buddy itself applies to sizes it rounds up. When no
+/// block of the alignment's size fits in the window (an alignment larger than the window
+/// or VRAM), the only candidate is the first aligned offset of the window, taken by
+/// exact range if it is free. A window with no aligned offset that has room for the BO is
+/// no space, so the placement is skipped (and TTM tries the next one), never a misplaced
+/// BO.
 fn alloc_aligned(
     buddy: &mut BuddyAllocator,
     p: &Params,
@@ -749,8 +765,22 @@ fn alloc_aligned(
 ) -> core::result::Result<Vec<Block>, pddgpu_buddy::Error> {
     let rounded = size.checked_next_power_of_two().unwrap_or(u64::MAX);
     let exact_range = p.start.checked_add(size) == Some(p.end);
-    if !flags.contains(AllocFlags::CONTIGUOUS) || min_block_size <= rounded || exact_range {
+    let loses_alignment = if flags.contains(AllocFlags::CONTIGUOUS) {
+        min_block_size > rounded
+    } else {
+        flags.contains(AllocFlags::RANGE) && size < min_block_size && size.is_power_of_two()
+    };
+    if !loses_alignment || exact_range {
         return buddy.alloc_blocks(p.start, p.end, size, min_block_size, flags);
+    }
+    // The first aligned offset of the window, and whether the BO fits there at all.
+    let first = p
+        .start
+        .checked_next_multiple_of(min_block_size)
+        .filter(|&a| a.checked_add(size).is_some_and(|e| e <= p.end))
+        .ok_or(pddgpu_buddy::Error::NoSpace)?;
+    if !first.checked_add(min_block_size).is_some_and(|e| e <= p.end) {
+        return buddy.alloc_blocks(first, first + size, size, PAGE_SIZE, flags);
     }
     let mut blocks = buddy.alloc_blocks(
         p.start,

@@ -333,3 +333,60 @@ fn visible_vram_victims_move_to_invisible_vram_first() {
     }
     dev.check().unwrap();
 }
+
+#[test]
+fn evictions_keep_every_vram_bo_aligned() {
+    use pddgpu::hw::DevAddr;
+    let dev = small_device();
+    // Alignments from 64 KiB to 2^63 bytes: the larger ones have one or two aligned
+    // offsets in 16 MiB of VRAM, so each new BO evicts an older one, which must land
+    // aligned again (invisible VRAM) or leave VRAM, never lose its alignment.
+    let aligns = [
+        64 * KIB,
+        1 << 63,
+        MIB,
+        8 * MIB,
+        1 << 63,
+        4 * MIB,
+        8 * MIB,
+        64 * KIB,
+    ];
+    let mut bos = Vec::new();
+    for (i, &align) in aligns.iter().enumerate() {
+        let mut p = BoParam::new(4 * KIB, Domains::VRAM);
+        p.byte_align = align;
+        let bo = dev.bo_create(&p).unwrap();
+        if align == 1 << 63 {
+            // A new BO prefers VRAM and evicts whatever holds the one aligned offset.
+            assert_eq!(bo.gpu_offset(), Some(DevAddr::Vram(0)), "BO {i}");
+        }
+        bo.cpu_write(0, &[i as u8 + 1; 64]).unwrap();
+        bos.push((align, bo));
+        for (j, (align, bo)) in bos.iter().enumerate() {
+            if let Some(DevAddr::Vram(offset)) = bo.gpu_offset() {
+                assert_eq!(
+                    offset % align,
+                    0,
+                    "BO {j} at {offset:#x}, alignment {align:#x}"
+                );
+            }
+            let mut buf = [0u8; 64];
+            bo.cpu_read(0, &mut buf).unwrap();
+            assert_eq!(buf, [j as u8 + 1; 64], "BO {j} contents");
+        }
+    }
+    // Only offset 0 is 2^63-aligned: at most one of the two such BOs is in VRAM.
+    let in_vram: Vec<_> = bos
+        .iter()
+        .filter(|(a, _)| *a == 1 << 63)
+        .filter_map(|(_, bo)| match bo.gpu_offset() {
+            Some(DevAddr::Vram(offset)) => Some(offset),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        in_vram.len() <= 1 && in_vram.iter().all(|&o| o == 0),
+        "{in_vram:?}"
+    );
+    dev.check().unwrap();
+}

@@ -139,6 +139,46 @@ fn contiguous_requests_keep_an_alignment_larger_than_the_bo() {
 }
 
 #[test]
+fn windowed_requests_keep_an_alignment_larger_than_the_bo() {
+    let (_dev, mgr) = setup();
+    let mut r = AllocRequest::new(
+        Place::range(16 * MIB / PAGE, 64 * MIB / PAGE),
+        BoDesc::new(4 * KIB),
+    );
+    // 4 KiB aligned to 64 KiB in the invisible window: the buddy's range search alone
+    // would take any 4 KiB block; the manager takes a 64 KiB block and trims it.
+    r.bo.page_alignment = 16;
+    let a = mgr.alloc(&r).unwrap();
+    let b = mgr.alloc(&r).unwrap();
+    assert_eq!(spans(&a), [(16 * MIB, 4 * KIB)]);
+    assert_eq!(spans(&b), [(16 * MIB + 64 * KIB, 4 * KIB)]);
+    // An alignment larger than the window: only the first aligned offset qualifies.
+    r.place = Place::range(32 * MIB / PAGE, 40 * MIB / PAGE);
+    r.bo.page_alignment = 32 * MIB / PAGE;
+    let c = mgr.alloc(&r).unwrap();
+    assert_eq!(spans(&c), [(32 * MIB, 4 * KIB)]);
+    let e = mgr.alloc(&r).unwrap_err();
+    assert!(matches!(e, Error::NoSpace(_)), "{e:?}");
+    // A window without an aligned offset: no space, never a misaligned BO.
+    r.place = Place::range(36 * MIB / PAGE, 40 * MIB / PAGE);
+    let e = mgr.alloc(&r).unwrap_err();
+    assert_eq!(e.errno(), 28, "{e:?}");
+    // The largest alignment there is (2^63 bytes): offset 0, then nowhere else.
+    r.place = Place::ANY;
+    r.bo.page_alignment = 1 << 51;
+    let d = mgr.alloc(&r).unwrap();
+    assert_eq!(spans(&d), [(0, 4 * KIB)]);
+    r.place = Place::range(1, 0);
+    assert!(matches!(mgr.alloc(&r).unwrap_err(), Error::NoSpace(_)));
+    assert_eq!(mgr.mem_info_vram_used(), 16 * KIB);
+    for res in [a, b, c, d] {
+        mgr.free(res).unwrap();
+    }
+    assert_eq!(mgr.avail(), 64 * MIB);
+    mgr.check().unwrap();
+}
+
+#[test]
 fn place_range_maps_to_a_buddy_window() {
     let (_dev, mgr) = setup();
     // lpfn beyond VRAM is clamped: this is the whole of VRAM, no RANGE, from the top.
