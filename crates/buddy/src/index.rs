@@ -151,12 +151,14 @@ impl FreeIndex {
         // the way down (one walk, no second pass when the leaf was empty).
         let mut r = self.roots[o] as usize;
         let mut level = self.levels[o] as usize - 1;
+        let mut shift = FANOUT_SHIFT as usize * level;
         while level > 0 {
-            let d = digit(slot, level);
+            let d = (slot >> shift) as usize & 63;
             let inner = &mut self.pool[r];
             inner.bits[tree] |= 1 << d;
             r = inner.link[d] as usize;
             level -= 1;
+            shift -= FANOUT_SHIFT as usize;
         }
         let d = digit(slot, 0);
         let leaf = &mut self.pool[r];

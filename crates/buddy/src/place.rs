@@ -242,6 +242,11 @@ impl BuddyAllocator {
                 })
         };
         match found {
+            // A block of the wanted order needs no split (the common case of churn).
+            Some((b, _)) if self.node(b).order() == order => {
+                self.take(b, out)?;
+                Ok(true)
+            }
             Some((b, target)) => {
                 self.carve(b, target, order, out)?;
                 Ok(true)
