@@ -93,6 +93,11 @@ impl Node {
         self.start
     }
 
+    /// The node's slot in its allocator's arena.
+    pub(crate) fn index(&self) -> u32 {
+        self.index
+    }
+
     /// Number of units.
     #[must_use]
     pub fn size(&self) -> u64 {
@@ -466,11 +471,25 @@ impl Mm {
         &self.slots[i as usize]
     }
 
-    pub(crate) fn slot_mut(&mut self, i: u32) -> &mut Slot {
-        &mut self.slots[i as usize]
+    /// The arena, for the scan's list surgery.
+    #[inline]
+    pub(crate) fn slots_mut(&mut self) -> &mut [Slot] {
+        &mut self.slots
+    }
+
+    /// Whether `node` was handed out by this allocator (not whether it is still live:
+    /// a token is, as long as it exists, since only [`remove`](Self::remove) ends it).
+    #[inline]
+    pub(crate) fn owns(&self, node: &Node) -> bool {
+        node.mm == self.id
     }
 
     /// Slot of `node` if it is an allocated node of this allocator.
+    ///
+    /// A token exists exactly as long as its node (it cannot be cloned or built outside
+    /// this crate, and [`remove`](Self::remove) consumes it), so the allocator identity
+    /// decides; the slot is still checked to be a live node, and in debug builds to
+    /// match the token.
     #[inline]
     pub(crate) fn lookup(&self, node: &Node) -> Result<u32> {
         if node.mm != self.id {
@@ -480,9 +499,14 @@ impl Mm {
             .slots
             .get(node.index as usize)
             .ok_or(Error::InvalidArgument)?;
-        if !s.is_node() || s.start != node.start || s.size != node.size {
+        if !s.is_node() {
             return Err(Error::InvalidArgument);
         }
+        debug_assert!(
+            s.start == node.start && s.size == node.size,
+            "token of slot {} does not match it",
+            node.index
+        );
         Ok(node.index)
     }
 

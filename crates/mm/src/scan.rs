@@ -142,22 +142,22 @@ impl Scan<'_> {
     /// O(1) (plus the colour callback).
     pub fn add_block(&mut self, node: &Node) -> Result<bool> {
         let i = self.mm.lookup(node)?;
-        if self.mm.slot(i).state == State::Scanned {
+        let slots = self.mm.slots_mut();
+        let s = &mut slots[i as usize];
+        if s.state == State::Scanned {
             return Err(Error::Busy);
         }
-        let (prev, next) = {
-            let s = self.mm.slot_mut(i);
-            s.state = State::Scanned;
-            s.scan_below = self.top;
-            (s.prev, s.next)
-        };
+        s.state = State::Scanned;
+        s.scan_below = self.top;
+        let (prev, next) = (s.prev, s.next);
+        let p = &mut slots[prev as usize];
+        p.next = next;
+        let hole_start = p.end();
+        let n = &mut slots[next as usize];
+        n.prev = prev;
+        let hole_end = n.start;
         self.top = i;
         self.n_blocks += 1;
-        self.mm.slot_mut(prev).next = next;
-        self.mm.slot_mut(next).prev = prev;
-
-        let hole_start = self.mm.slot(prev).end();
-        let hole_end = self.mm.slot(next).start;
         match self.mm.fit(prev, next, hole_start, hole_end, &self.req) {
             Some(start) => {
                 self.hit_start = start;
@@ -180,10 +180,12 @@ impl Scan<'_> {
     /// # Complexity
     /// O(1).
     pub fn remove_block(&mut self, node: &Node) -> Result<bool> {
-        let i = self.mm.lookup(node)?;
-        if self.mm.slot(i).state != State::Scanned || i != self.top {
+        // Only the top of the roster may leave, so comparing with it validates the
+        // token too (tokens are unique per live node).
+        if node.index() != self.top || self.top == NIL || !self.mm.owns(node) {
             return Err(Error::InvalidArgument);
         }
+        debug_assert_eq!(self.mm.lookup(node), Ok(self.top));
         self.pop();
         Ok(node.end() > self.hit_start && node.start() < self.hit_end)
     }
@@ -217,15 +219,14 @@ impl Scan<'_> {
     #[inline]
     fn pop(&mut self) {
         let i = self.top;
-        let (prev, next, below) = {
-            let s = self.mm.slot_mut(i);
-            s.state = State::Allocated;
-            (s.prev, s.next, s.scan_below)
-        };
-        debug_assert_eq!(self.mm.slot(prev).next, next, "scan roster out of order");
-        self.mm.slot_mut(prev).next = i;
-        self.mm.slot_mut(next).prev = i;
-        self.mm.slot_mut(i).scan_below = NIL;
+        let slots = self.mm.slots_mut();
+        let s = &mut slots[i as usize];
+        s.state = State::Allocated;
+        let (prev, next, below) = (s.prev, s.next, s.scan_below);
+        s.scan_below = NIL;
+        debug_assert_eq!(slots[prev as usize].next, next, "scan roster out of order");
+        slots[prev as usize].next = i;
+        slots[next as usize].prev = i;
         self.top = below;
         self.n_blocks -= 1;
     }
