@@ -69,13 +69,25 @@ impl BuddyAllocator {
             let (start, end) = (p.start, p.end);
             return self.session(out, |a, out| a.alloc_exact(start, end, out));
         }
-        let range = p.flags.contains(AllocFlags::RANGE);
-        let contiguous = p.flags.contains(AllocFlags::CONTIGUOUS);
-        if p.size == p.min_block_size && !range && !contiguous {
+        if p.size == p.min_block_size
+            && !p
+                .flags
+                .intersects(AllocFlags::RANGE | AllocFlags::CONTIGUOUS)
+        {
             if let Some(result) = self.alloc_single(p.size, p.flags, out) {
                 return result;
             }
         }
+        self.alloc_general(p, out)
+    }
+
+    /// Everything but validation, the exact-range shortcut and the single-block fast
+    /// path: rounding, the greedy loop, force-merge, try-harder. Out of line so that
+    /// the fast path does not pay for its frame.
+    #[inline(never)]
+    fn alloc_general(&mut self, p: &Params, out: &mut Vec<Block>) -> Result<()> {
+        let range = p.flags.contains(AllocFlags::RANGE);
+        let contiguous = p.flags.contains(AllocFlags::CONTIGUOUS);
         // Upstream turns `end - 1` into U64_MAX for an empty window; we refuse it.
         if range && p.end <= p.start {
             return Err(Error::InvalidArgument);
@@ -126,6 +138,7 @@ impl BuddyAllocator {
     /// block found has the wanted order (then nothing can fail after the search). `None`
     /// when the general path must decide (a size beyond `max_order`, or no free block:
     /// force-merge, errors).
+    #[inline]
     fn alloc_single(
         &mut self,
         size: u64,
