@@ -143,7 +143,9 @@ impl FreeIndex {
     }
 
     /// Enters free block `node` of `order` at `slot` into free index `tree`. The slot
-    /// must have been [`ensure`](Self::ensure)d; O(levels).
+    /// must have been [`ensure`](Self::ensure)d and must not be in the other free index
+    /// (a block is clear or dirty; the two indexes share the leaf's block links);
+    /// O(levels).
     #[inline]
     pub(crate) fn insert(&mut self, tree: usize, order: u32, slot: u64, node: u32) {
         let o = order as usize;
@@ -457,5 +459,141 @@ impl FreeIndex {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Slot counts per order: order 0 is huge (5 radix levels, sparse), order 1 one
+    /// leaf, order 2 a single slot.
+    fn max_slot(order: u32) -> u64 {
+        match order {
+            0 => (1 << 28) + 12_345,
+            1 => 50,
+            _ => 0,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Toggle { tree: usize, order: u32, slot: u64 },
+        Prev { tree: usize, order: u32, limit: u64 },
+        Next { tree: usize, order: u32, from: u64 },
+    }
+
+    fn slot_in(order: u32) -> impl Strategy<Value = u64> {
+        let max = max_slot(order);
+        // Clustered slots (shared leaves) and scattered ones (sparse paths).
+        prop_oneof![0..=max.min(200), 0..=max, (max.saturating_sub(200))..=max]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        (0usize..2, 0u32..3).prop_flat_map(|(tree, order)| {
+            let max = max_slot(order);
+            prop_oneof![
+                4 => slot_in(order).prop_map(move |slot| Op::Toggle { tree, order, slot }),
+                1 => (0..=max + 70).prop_map(move |limit| Op::Prev { tree, order, limit }),
+                1 => (0..=max + 70).prop_map(move |from| Op::Next { tree, order, from }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Insert, remove, lookups and the cached highest block agree with an ordered
+        /// map per free index and order; `verify` holds after every step.
+        #[test]
+        fn matches_an_ordered_map(ops in prop::collection::vec(op(), 1..200)) {
+            let mut index = FreeIndex::new(max_slot);
+            let mut model: [[BTreeMap<u64, u32>; 3]; 2] = Default::default();
+            let mut next_node = 0u32;
+            for op in ops {
+                match op {
+                    Op::Toggle { tree, order, slot } => {
+                        // A block is clear or dirty: a slot is in one free index at most,
+                        // so a slot of the other index moves (as `reset_clear` does).
+                        if model[1 - tree][order as usize].remove(&slot).is_some() {
+                            index.remove(1 - tree, order, slot);
+                        }
+                        let m = &mut model[tree][order as usize];
+                        if m.remove(&slot).is_some() {
+                            index.remove(tree, order, slot);
+                        } else {
+                            index.ensure(order, slot).unwrap();
+                            next_node += 1;
+                            index.insert(tree, order, slot, next_node);
+                            m.insert(slot, next_node);
+                        }
+                    }
+                    Op::Prev { tree, order, limit } => {
+                        let expect = model[tree][order as usize]
+                            .range(..limit)
+                            .next_back()
+                            .map(|(&s, &n)| (s, n));
+                        prop_assert_eq!(index.prev(tree, order, limit), expect);
+                    }
+                    Op::Next { tree, order, from } => {
+                        let expect = model[tree][order as usize]
+                            .range(from..)
+                            .next()
+                            .map(|(&s, &n)| (s, n));
+                        prop_assert_eq!(index.next(tree, order, from), expect);
+                    }
+                }
+                for (tree, per_order) in model.iter().enumerate() {
+                    for (order, m) in (0u32..).zip(per_order.iter()) {
+                        let last = m.iter().next_back().map(|(&s, &n)| (s, n));
+                        prop_assert_eq!(index.last(tree, order), last);
+                    }
+                }
+                for order in 0..3u32 {
+                    let count = index.verify(order).unwrap();
+                    prop_assert_eq!(
+                        count,
+                        [model[0][order as usize].len() as u64, model[1][order as usize].len() as u64]
+                    );
+                }
+            }
+            // Membership, including slots whose radix path was never allocated.
+            for (tree, per_order) in model.iter().enumerate() {
+                for (order, m) in (0u32..).zip(per_order.iter()) {
+                    for (&slot, &node) in m {
+                        prop_assert_eq!(index.get(tree, order, slot), Some(node));
+                    }
+                }
+            }
+            prop_assert_eq!(index.get(0, 0, max_slot(0)), model[0][0].get(&max_slot(0)).copied());
+            prop_assert_eq!(index.get(1, 0, 1 << 27), model[1][0].get(&(1 << 27)).copied());
+            prop_assert_eq!(index.get(0, 0, u64::MAX), None);
+        }
+    }
+
+    #[test]
+    fn removing_the_highest_block_finds_the_next_one_in_another_subtree() {
+        let mut index = FreeIndex::new(max_slot);
+        for (slot, node) in [(5u64, 1u32), (64 * 64 * 64 + 3, 2), (1 << 28, 3)] {
+            index.ensure(0, slot).unwrap();
+            index.insert(1, 0, slot, node);
+        }
+        assert_eq!(index.last(1, 0), Some((1 << 28, 3)));
+        index.remove(1, 0, 1 << 28);
+        assert_eq!(index.last(1, 0), Some((64 * 64 * 64 + 3, 2)));
+        index.remove(1, 0, 64 * 64 * 64 + 3);
+        assert_eq!(index.last(1, 0), Some((5, 1)));
+        assert_eq!(index.last(0, 0), None);
+        index.remove(1, 0, 5);
+        assert_eq!(index.last(1, 0), None);
+        assert_eq!(index.verify(0), Ok([0, 0]));
+        // Five levels for 2^28 + 12345 slots: nothing below the root survives as
+        // non-empty, but the nodes stay allocated for the next insert.
+        assert_eq!(index.levels[0], 5);
+        assert!(index.pool.iter().all(|n| n.bits == [0, 0]));
     }
 }
