@@ -32,6 +32,12 @@
 //! range, colour or alignment costs O(log n) more (O(1) for `Evict`). Scan add/remove
 //! are O(1). [`Mm::check`] re-derives everything in O(n log n).
 //!
+//! The address tree's largest-hole augmentation serves only the searches that prune by
+//! address (`Low`, `High` and their once-variants, `Best` in a sub-range). After a run
+//! of updates without one it is maintained lazily (changed paths marked stale, each
+//! path once) and recomputed by the next such search; `Best`/`Evict` churn and eviction
+//! scans thus skip most augmentation walks, with identical results.
+//!
 //! # Locking
 //!
 //! None: `Mm` is a plain `Send + Sync` value mutated through `&mut`, so callers wrap it
