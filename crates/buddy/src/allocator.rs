@@ -129,8 +129,8 @@ impl BuddyAllocator {
         let (mut offset, mut left) = (0u64, size);
         for root in 0..n_roots {
             let order = (63 - left.leading_zeros()) - chunk_shift;
-            mm.index.ensure(order, offset >> (order + chunk_shift))?;
-            mm.nodes.push(Node::new(offset, order, false, NIL));
+            let leaf = mm.index.ensure(order, offset >> (order + chunk_shift))?;
+            mm.nodes.push(Node::new(offset, order, false, NIL, leaf));
             mm.set_free(root);
             offset += mm.order_size(order);
             left -= mm.order_size(order);

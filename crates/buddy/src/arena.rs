@@ -59,20 +59,24 @@ pub(crate) enum State {
 /// - `header` holds offset, state, clear bit and order as documented above; the offset
 ///   is a multiple of the block size.
 /// - `left != NIL` iff the state is `Split`; the children are `left` and `left + 1`.
-/// - a node is in the free index (`crate::index`) iff its state is `Free`.
+/// - a node is in the free index (`crate::index`) iff its state is `Free`; `leaf` is
+///   the radix leaf of its slot there (allocated when the node was created, so the
+///   index never allocates on free).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Node {
     pub(crate) header: u64,
     pub(crate) parent: u32,
     pub(crate) left: u32,
+    pub(crate) leaf: u32,
 }
 
 impl Node {
-    pub(crate) fn new(offset: u64, order: u32, clear: bool, parent: u32) -> Self {
+    pub(crate) fn new(offset: u64, order: u32, clear: bool, parent: u32, leaf: u32) -> Self {
         Self {
             header: header(offset, order, clear, State::Unused),
             parent,
             left: NIL,
+            leaf,
         }
     }
 

@@ -49,6 +49,9 @@ impl BuddyAllocator {
                 if order > self.max_order || off % size != 0 {
                     return err("block misaligned or order out of range", off, order);
                 }
+                if self.index.leaf_of(order, self.slot(n)) != Some(node.leaf) {
+                    return err("block does not carry its free index leaf", off, order);
+                }
                 match node.state() {
                     State::Split => {
                         let left = node.left;

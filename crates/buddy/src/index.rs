@@ -38,17 +38,13 @@ const NO_SLOT: u64 = u64::MAX;
 ///   iff that child exists and has a bit set in `bits[t]`.
 /// - Leaf: bit `d` of `bits[t]` is set iff slot `d` holds a free block of free index `t`;
 ///   `link[d]` is then that block's arena index (stale otherwise).
+/// - `parent` is the node one level up ([`NIL`] for a root), so that updates start at
+///   the leaf a block carries and climb only while a word turns empty or non-empty.
 #[derive(Debug, Clone)]
 struct RadixNode {
     bits: [u64; 2],
+    parent: u32,
     link: [u32; 64],
-}
-
-impl RadixNode {
-    const EMPTY: Self = Self {
-        bits: [0; 2],
-        link: [NIL; 64],
-    };
 }
 
 /// The cached highest free block of one order in one free index.
@@ -105,102 +101,108 @@ impl FreeIndex {
         }
     }
 
-    fn new_node(&mut self) -> Result<u32> {
+    fn new_node(&mut self, parent: u32) -> Result<u32> {
         let i = u32::try_from(self.pool.len()).map_err(|_| Error::OutOfMemory)?;
         if i == NIL {
             return Err(Error::OutOfMemory);
         }
         self.pool.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-        self.pool.push(RadixNode::EMPTY);
+        self.pool.push(RadixNode {
+            bits: [0; 2],
+            parent,
+            link: [NIL; 64],
+        });
         Ok(i)
     }
 
     /// Makes sure the radix path of `slot` at `order` exists, so that inserting it later
-    /// cannot fail. Slots `2k` and `2k + 1` share a leaf, so one call covers both
-    /// children of a split.
+    /// cannot fail, and returns its leaf: the handle the block keeps for
+    /// [`insert`](Self::insert) and [`remove`](Self::remove). Slots `2k` and `2k + 1`
+    /// share a leaf, so one call covers both children of a split.
     ///
     /// # Errors
     /// [`Error::OutOfMemory`] if a radix node cannot be allocated; the index is
     /// logically unchanged then (nodes already added stay, empty).
-    pub(crate) fn ensure(&mut self, order: u32, slot: u64) -> Result<()> {
+    pub(crate) fn ensure(&mut self, order: u32, slot: u64) -> Result<u32> {
         let o = order as usize;
         if self.roots[o] == NIL {
-            self.roots[o] = self.new_node()?;
+            self.roots[o] = self.new_node(NIL)?;
         }
         let mut r = self.roots[o];
         for level in (1..self.levels[o] as usize).rev() {
             let d = digit(slot, level);
             let child = self.pool[r as usize].link[d];
             r = if child == NIL {
-                let c = self.new_node()?;
+                let c = self.new_node(r)?;
                 self.pool[r as usize].link[d] = c;
                 c
             } else {
                 child
             };
         }
-        Ok(())
+        Ok(r)
     }
 
-    /// Enters free block `node` of `order` at `slot` into free index `tree`. The slot
-    /// must have been [`ensure`](Self::ensure)d and must not be in the other free index
-    /// (a block is clear or dirty; the two indexes share the leaf's block links);
-    /// O(levels).
-    #[inline]
-    pub(crate) fn insert(&mut self, tree: usize, order: u32, slot: u64, node: u32) {
+    /// The leaf of an [`ensure`](Self::ensure)d slot, by a walk from the root (for the
+    /// rare paths that rebuild a block without its handle, and for `check`).
+    pub(crate) fn leaf_of(&self, order: u32, slot: u64) -> Option<u32> {
         let o = order as usize;
-        // The leaf is non-empty afterwards, so every summary bit on the path is set on
-        // the way down (one walk, no second pass when the leaf was empty).
-        let mut r = self.roots[o] as usize;
-        let mut level = self.levels[o] as usize - 1;
-        let mut shift = FANOUT_SHIFT as usize * level;
-        while level > 0 {
-            let d = (slot >> shift) as usize & 63;
-            let inner = &mut self.pool[r];
-            inner.bits[tree] |= 1 << d;
-            r = inner.link[d] as usize;
-            level -= 1;
-            shift -= FANOUT_SHIFT as usize;
+        let mut r = self.roots[o];
+        for level in (1..self.levels[o] as usize).rev() {
+            r = self.pool.get(r as usize)?.link[digit(slot, level)];
         }
+        self.pool.get(r as usize).map(|_| r)
+    }
+
+    /// Enters free block `node` of `order` at `slot`, whose leaf is `leaf` (from
+    /// [`ensure`](Self::ensure)), into free index `tree`. The slot must not be in the
+    /// other free index (a block is clear or dirty; the two indexes share the leaf's
+    /// block links). O(1), plus one step up per level whose word was empty.
+    #[inline]
+    pub(crate) fn insert(&mut self, tree: usize, order: u32, slot: u64, node: u32, leaf: u32) {
+        let o = order as usize;
         let d = digit(slot, 0);
-        let leaf = &mut self.pool[r];
-        leaf.link[d] = node;
-        leaf.bits[tree] |= 1 << d;
+        let l = &mut self.pool[leaf as usize];
+        l.link[d] = node;
+        let was = l.bits[tree];
+        l.bits[tree] = was | 1 << d;
         let top = &mut self.top[tree][o];
         if top.slot == NO_SLOT || slot > top.slot {
             *top = Top { slot, node };
         }
+        if was == 0 {
+            // The leaf turned non-empty: set summary bits upward until one was set.
+            let mut r = self.pool[leaf as usize].parent;
+            let mut shift = FANOUT_SHIFT;
+            while r != NIL {
+                let n = &mut self.pool[r as usize];
+                let was = n.bits[tree];
+                n.bits[tree] = was | 1 << ((slot >> shift) & 63);
+                if was != 0 {
+                    break;
+                }
+                r = n.parent;
+                shift += FANOUT_SHIFT;
+            }
+        }
     }
 
-    /// Takes the block at `slot` of `order` out of free index `tree`; O(levels).
+    /// Takes the block at `slot` of `order`, whose leaf is `leaf`, out of free index
+    /// `tree`. O(1), plus one step up per level whose word turns empty, plus a walk
+    /// down to the next highest block when this one was the highest.
     #[inline]
-    pub(crate) fn remove(&mut self, tree: usize, order: u32, slot: u64) {
+    pub(crate) fn remove(&mut self, tree: usize, order: u32, slot: u64, leaf: u32) {
         let o = order as usize;
-        let levels = self.levels[o] as usize;
-        // Walk down remembering the deepest node that keeps another non-empty child:
-        // below it every node on the path empties when the slot's bit goes.
-        let mut r = self.roots[o] as usize;
-        let (mut keep, mut keep_level) = (r, levels - 1);
-        let mut level = levels - 1;
-        while level > 0 {
-            let node = &self.pool[r];
-            let d = digit(slot, level);
-            if node.bits[tree] & !(1 << d) != 0 {
-                (keep, keep_level) = (r, level);
-            }
-            r = node.link[d] as usize;
-            level -= 1;
-        }
         let was_top = self.top[tree][o].slot == slot;
-        let leaf = &mut self.pool[r];
-        leaf.bits[tree] &= !(1 << digit(slot, 0));
-        let left = leaf.bits[tree];
+        let l = &mut self.pool[leaf as usize];
+        l.bits[tree] &= !(1 << (slot & 63));
+        let left = l.bits[tree];
         if left != 0 {
             if was_top {
                 // Everything else is below the old highest block: the new one is the
                 // highest bit left in this leaf.
                 let d = last_bit(left);
-                let node = leaf.link[d];
+                let node = l.link[d];
                 self.top[tree][o] = Top {
                     slot: (slot & !63) | d as u64,
                     node,
@@ -208,27 +210,31 @@ impl FreeIndex {
             }
             return;
         }
-        // Clear the slot's summary bit from `keep` down to level 1.
-        let mut r = keep;
-        let mut level = keep_level;
-        while level > 0 {
-            let d = digit(slot, level);
-            let node = &mut self.pool[r];
-            node.bits[tree] &= !(1 << d);
-            r = node.link[d] as usize;
-            level -= 1;
+        // The leaf turned empty: clear summary bits upward until a node keeps another
+        // non-empty child.
+        let mut r = self.pool[leaf as usize].parent;
+        let mut level = 1;
+        let mut kept = 0;
+        while r != NIL {
+            let n = &mut self.pool[r as usize];
+            n.bits[tree] &= !(1 << digit(slot, level));
+            kept = n.bits[tree];
+            if kept != 0 {
+                break;
+            }
+            r = n.parent;
+            level += 1;
         }
         if was_top {
-            // Likewise, the new highest block is under the highest child `keep` has left.
-            let kept = self.pool[keep].bits[tree];
-            self.top[tree][o] = if kept == 0 || keep_level == 0 {
+            // Likewise, the new highest block is under the highest child left at `r`.
+            self.top[tree][o] = if kept == 0 {
                 NO_TOP
             } else {
                 let d = last_bit(kept);
                 let prefix =
-                    (slot >> (FANOUT_SHIFT as usize * (keep_level + 1))) << FANOUT_SHIFT | d as u64;
-                let child = self.pool[keep].link[d];
-                let (slot, node) = self.descend(tree, child, keep_level - 1, prefix, true);
+                    (slot >> (FANOUT_SHIFT as usize * (level + 1))) << FANOUT_SHIFT | d as u64;
+                let child = self.pool[r as usize].link[d];
+                let (slot, node) = self.descend(tree, child, level - 1, prefix, true);
                 Top { slot, node }
             };
         }
@@ -449,6 +455,9 @@ impl FreeIndex {
                     .pool
                     .get(child as usize)
                     .ok_or("free index link out of range")?;
+                if c.parent != r {
+                    return Err("free index node does not point back to its parent");
+                }
                 nonempty = [c.bits[0] != 0, c.bits[1] != 0];
                 self.verify_node(child, level - 1, count)?;
             }
@@ -519,16 +528,17 @@ mod tests {
                     Op::Toggle { tree, order, slot } => {
                         // A block is clear or dirty: a slot is in one free index at most,
                         // so a slot of the other index moves (as `reset_clear` does).
+                        let leaf = index.ensure(order, slot).unwrap();
+                        prop_assert_eq!(index.leaf_of(order, slot), Some(leaf));
                         if model[1 - tree][order as usize].remove(&slot).is_some() {
-                            index.remove(1 - tree, order, slot);
+                            index.remove(1 - tree, order, slot, leaf);
                         }
                         let m = &mut model[tree][order as usize];
                         if m.remove(&slot).is_some() {
-                            index.remove(tree, order, slot);
+                            index.remove(tree, order, slot, leaf);
                         } else {
-                            index.ensure(order, slot).unwrap();
                             next_node += 1;
-                            index.insert(tree, order, slot, next_node);
+                            index.insert(tree, order, slot, next_node, leaf);
                             m.insert(slot, next_node);
                         }
                     }
@@ -579,16 +589,17 @@ mod tests {
     fn removing_the_highest_block_finds_the_next_one_in_another_subtree() {
         let mut index = FreeIndex::new(max_slot);
         for (slot, node) in [(5u64, 1u32), (64 * 64 * 64 + 3, 2), (1 << 28, 3)] {
-            index.ensure(0, slot).unwrap();
-            index.insert(1, 0, slot, node);
+            let leaf = index.ensure(0, slot).unwrap();
+            index.insert(1, 0, slot, node, leaf);
         }
         assert_eq!(index.last(1, 0), Some((1 << 28, 3)));
-        index.remove(1, 0, 1 << 28);
+        let leaf = |index: &FreeIndex, slot| index.leaf_of(0, slot).unwrap();
+        index.remove(1, 0, 1 << 28, leaf(&index, 1 << 28));
         assert_eq!(index.last(1, 0), Some((64 * 64 * 64 + 3, 2)));
-        index.remove(1, 0, 64 * 64 * 64 + 3);
+        index.remove(1, 0, 64 * 64 * 64 + 3, leaf(&index, 64 * 64 * 64 + 3));
         assert_eq!(index.last(1, 0), Some((5, 1)));
         assert_eq!(index.last(0, 0), None);
-        index.remove(1, 0, 5);
+        index.remove(1, 0, 5, leaf(&index, 5));
         assert_eq!(index.last(1, 0), None);
         assert_eq!(index.verify(0), Ok([0, 0]));
         // Five levels for 2^28 + 12345 slots: nothing below the root survives as

@@ -104,8 +104,8 @@ impl BuddyAllocator {
         if clear {
             self.clear_avail += size;
         }
-        let slot = self.slot(i);
-        self.index.insert(tree, order, slot, i);
+        let (slot, leaf) = (self.slot(i), self.node(i).leaf);
+        self.index.insert(tree, order, slot, i, leaf);
         self.node_mut(i).set_state(State::Free);
     }
 
@@ -121,8 +121,8 @@ impl BuddyAllocator {
         if self.n_free[tree][order as usize] == 0 {
             self.orders_free[tree] &= !(1 << order);
         }
-        let slot = self.slot(i);
-        self.index.remove(tree, order, slot);
+        let (slot, leaf) = (self.slot(i), self.node(i).leaf);
+        self.index.remove(tree, order, slot, leaf);
         self.avail -= size;
         if clear {
             self.clear_avail -= size;
@@ -170,7 +170,7 @@ impl BuddyAllocator {
             return Err(Error::OutOfMemory);
         }
         self.nodes.try_reserve(2).map_err(|_| Error::OutOfMemory)?;
-        let blank = Node::new(0, 0, false, NIL);
+        let blank = Node::new(0, 0, false, NIL, NIL);
         self.nodes.push(blank);
         self.nodes.push(blank);
         Ok(pair)
@@ -183,7 +183,7 @@ impl BuddyAllocator {
         if self.free_pair == NIL {
             // Unreachable (see above); growing keeps the tree consistent regardless.
             let pair = self.nodes.len() as u32;
-            let blank = Node::new(0, 0, false, NIL);
+            let blank = Node::new(0, 0, false, NIL, NIL);
             self.nodes.push(blank);
             self.nodes.push(blank);
             return pair;
@@ -215,12 +215,13 @@ impl BuddyAllocator {
     // ---- split and merge ----------------------------------------------------------------
 
     /// Makes sure the free index can take both children of `b` (the metadata the
-    /// index needs for a split, allocated before anything changes).
+    /// index needs for a split, allocated before anything changes); returns their
+    /// radix leaf.
     ///
     /// # Errors
     /// [`Error::OutOfMemory`]; nothing has changed logically then.
     #[inline]
-    fn ensure_children(&mut self, b: u32) -> Result<()> {
+    fn ensure_children(&mut self, b: u32) -> Result<u32> {
         let node = self.node(b);
         let child_order = node.order() - 1;
         let slot = node.offset() >> (child_order + self.chunk_shift);
@@ -236,25 +237,26 @@ impl BuddyAllocator {
         debug_assert_eq!(self.node(b).state(), State::Free);
         debug_assert!(self.node(b).order() > 0);
         self.reserve_step()?;
-        self.ensure_children(b)?;
+        let leaf = self.ensure_children(b)?;
         let left = self.acquire_pair()?;
         let was_clear = self.node(b).is_clear();
         self.journal.push(Step::Split {
             block: b,
             was_clear,
         });
-        self.split_into(b, left, was_clear, was_clear);
+        self.split_into(b, left, [was_clear, was_clear], leaf);
         Ok(left)
     }
 
     /// The mutation of a split, shared with the undo of a merge: `b` (free) becomes the
-    /// parent of `left`, `left + 1` with the given clear bits.
-    fn split_into(&mut self, b: u32, left: u32, left_clear: bool, right_clear: bool) {
+    /// parent of `left`, `left + 1` with the given clear bits, whose radix leaf is
+    /// `leaf`.
+    fn split_into(&mut self, b: u32, left: u32, clear: [bool; 2], leaf: u32) {
         self.unset_free(b, State::Split);
         let (offset, order) = (self.node(b).offset(), self.node(b).order());
         let half = self.order_size(order - 1);
-        self.nodes[left as usize] = Node::new(offset, order - 1, left_clear, b);
-        self.nodes[left as usize + 1] = Node::new(offset + half, order - 1, right_clear, b);
+        self.nodes[left as usize] = Node::new(offset, order - 1, clear[0], b, leaf);
+        self.nodes[left as usize + 1] = Node::new(offset + half, order - 1, clear[1], b, leaf);
         self.set_free(left);
         self.set_free(left + 1);
         let node = self.node_mut(b);
@@ -298,8 +300,11 @@ impl BuddyAllocator {
         self.unset_free(top, State::Unused);
         let mut n = top;
         while self.node(n).order() > order {
-            let left = match self.ensure_children(n).and_then(|()| self.acquire_pair()) {
-                Ok(left) => left,
+            let pair = self
+                .ensure_children(n)
+                .and_then(|leaf| self.acquire_pair().map(|left| (left, leaf)));
+            let (left, leaf) = match pair {
+                Ok(pair) => pair,
                 Err(e) => {
                     self.set_free(n);
                     return Err(e);
@@ -312,8 +317,8 @@ impl BuddyAllocator {
                 block: n,
                 was_clear: clear,
             });
-            self.nodes[left as usize] = Node::new(offset, child_order, clear, n);
-            self.nodes[left as usize + 1] = Node::new(offset + half, child_order, clear, n);
+            self.nodes[left as usize] = Node::new(offset, child_order, clear, n, leaf);
+            self.nodes[left as usize + 1] = Node::new(offset + half, child_order, clear, n, leaf);
             let node = self.node_mut(n);
             node.set_state(State::Split);
             node.set_clear(false);
@@ -461,7 +466,12 @@ impl BuddyAllocator {
                     right_clear,
                 } => {
                     let left = self.reacquire_pair();
-                    self.split_into(parent, left, left_clear, right_clear);
+                    // The children existed before the merge, so their radix path does.
+                    let node = self.node(parent);
+                    let child_order = node.order() - 1;
+                    let slot = node.offset() >> (child_order + self.chunk_shift);
+                    let leaf = self.index.leaf_of(child_order, slot).unwrap_or(NIL);
+                    self.split_into(parent, left, [left_clear, right_clear], leaf);
                 }
             }
         }
