@@ -158,8 +158,8 @@ impl BuddyAllocator {
         // The other index is searched best-fit, TOPDOWN or not (upstream).
         let b = b.or_else(|| self.find_best_fit(pref.other(), order))?;
         if self.node(b).order() == order {
-            if out.try_reserve(1).is_err() {
-                return Some(Err(Error::OutOfMemory));
+            if let Err(e) = crate::state::reserve(out, 1) {
+                return Some(Err(e));
             }
             self.unset_free(b, State::Allocated);
             out.push(self.token(b));

@@ -29,6 +29,26 @@ pub(crate) enum Step {
     },
 }
 
+/// Makes room for `additional` more elements in `v`, allocating only when its spare
+/// capacity is short (the check inline, the allocation out of line: every block of an
+/// allocation reserves a journal step and a token slot).
+///
+/// # Errors
+/// [`Error::OutOfMemory`] if `v` cannot grow; `v` is unchanged then.
+#[inline]
+pub(crate) fn reserve<T>(v: &mut Vec<T>, additional: usize) -> Result<()> {
+    if v.capacity() - v.len() >= additional {
+        return Ok(());
+    }
+    grow(v, additional)
+}
+
+#[cold]
+#[inline(never)]
+fn grow<T>(v: &mut Vec<T>, additional: usize) -> Result<()> {
+    v.try_reserve(additional).map_err(|_| Error::OutOfMemory)
+}
+
 impl BuddyAllocator {
     // ---- node accessors ---------------------------------------------------------------
 
@@ -209,7 +229,7 @@ impl BuddyAllocator {
     /// the step is taken.
     #[inline]
     fn reserve_step(&mut self) -> Result<()> {
-        self.journal.try_reserve(1).map_err(|_| Error::OutOfMemory)
+        reserve(&mut self.journal, 1)
     }
 
     // ---- split and merge ----------------------------------------------------------------
@@ -223,8 +243,18 @@ impl BuddyAllocator {
     #[inline]
     fn ensure_children(&mut self, b: u32) -> Result<u32> {
         let node = self.node(b);
-        let child_order = node.order() - 1;
-        let slot = node.offset() >> (child_order + self.chunk_shift);
+        let (offset, child_order) = (node.offset(), node.order() - 1);
+        // The pair the split will take last held the children of the same block when a
+        // merge of it gave it back (LIFO: a free that merges up and an allocation that
+        // splits the same block down again, as range churn does). Its leaf is still the
+        // leaf of that position: radix nodes never move.
+        if self.free_pair != NIL {
+            let stale = self.node(self.free_pair);
+            if stale.leaf != NIL && stale.offset() == offset && stale.order() == child_order {
+                return Ok(stale.leaf);
+            }
+        }
+        let slot = offset >> (child_order + self.chunk_shift);
         self.index.ensure(child_order, slot)
     }
 
@@ -270,7 +300,7 @@ impl BuddyAllocator {
     /// # Errors
     /// [`Error::OutOfMemory`] if `out` or the journal cannot grow; nothing has changed.
     pub(crate) fn take(&mut self, b: u32, out: &mut Vec<Block>) -> Result<()> {
-        out.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+        reserve(out, 1)?;
         self.reserve_step()?;
         self.journal.push(Step::Take { block: b });
         self.unset_free(b, State::Allocated);
@@ -293,10 +323,8 @@ impl BuddyAllocator {
         out: &mut Vec<Block>,
     ) -> Result<()> {
         let levels = (self.node(top).order() - order) as usize;
-        out.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-        self.journal
-            .try_reserve(levels + 1)
-            .map_err(|_| Error::OutOfMemory)?;
+        reserve(out, 1)?;
+        reserve(&mut self.journal, levels + 1)?;
         self.unset_free(top, State::Unused);
         let mut n = top;
         while self.node(n).order() > order {
