@@ -26,8 +26,6 @@ use crate::{Error, Result};
 
 /// Bits of a slot number consumed per radix level.
 const FANOUT_SHIFT: u32 = 6;
-/// Most levels any order needs: slot numbers have at most 52 bits.
-const MAX_LEVELS: usize = 9;
 /// "No block" in [`Top::slot`].
 const NO_SLOT: u64 = u64::MAX;
 
@@ -90,7 +88,7 @@ impl FreeIndex {
         let mut levels = [1u8; ORDERS];
         for (order, l) in (0u32..).zip(levels.iter_mut()) {
             let bits = 64 - max_slot(order).leading_zeros();
-            // At most 52 bits, so at most 9 levels: fits u8 and MAX_LEVELS.
+            // Slot numbers have at most 52 bits, so at most 9 levels: fits u8.
             *l = bits.div_ceil(FANOUT_SHIFT).max(1) as u8;
         }
         Self {
@@ -302,7 +300,9 @@ impl FreeIndex {
     }
 
     /// The highest free block of `order` in `tree` with a slot below `limit`, as
-    /// `(slot, node)`. O(levels).
+    /// `(slot, node)`. O(levels): one walk down the digits of `limit - 1`, remembering
+    /// the deepest node with a non-empty child left of the walk, then one walk down
+    /// the right edge below that child.
     pub(crate) fn prev(&self, tree: usize, order: u32, limit: u64) -> Option<(u64, u32)> {
         let o = order as usize;
         let root = self.roots[o];
@@ -312,51 +312,40 @@ impl FreeIndex {
         let levels = self.levels[o] as usize;
         let cap = (1u64 << (FANOUT_SHIFT as usize * levels)) - 1;
         let target = (limit - 1).min(cap);
-        // Down along the digits of `target` while its subtree holds a free block.
-        let mut path = [NIL; MAX_LEVELS];
         let mut r = root;
         let mut level = levels - 1;
+        // (node, level, children left of the walk) of the deepest such node.
+        let mut alt = None;
         loop {
-            path[level] = r;
             let node = &self.pool[r as usize];
             let d = digit(target, level);
+            let bits = node.bits[tree];
             if level == 0 {
-                let m = node.bits[tree] & (u64::MAX >> (63 - d));
+                let m = bits & (u64::MAX >> (63 - d));
                 if m != 0 {
                     let d = last_bit(m);
                     return Some(((target & !63) | d as u64, node.link[d]));
                 }
                 break;
             }
-            if node.bits[tree] & 1 << d == 0 {
+            let below = bits & ((1u64 << d) - 1);
+            if below != 0 {
+                alt = Some((r, level, below));
+            }
+            if bits & 1 << d == 0 {
                 break;
             }
             r = node.link[d];
             level -= 1;
         }
-        // Up until a level has a non-empty child left of the path, then down its right edge.
-        loop {
-            let d = digit(target, level);
-            let m = self.pool[path[level] as usize].bits[tree] & ((1u64 << d) - 1);
-            if m != 0 {
-                let d = last_bit(m);
-                let prefix =
-                    (target >> (FANOUT_SHIFT as usize * (level + 1))) << FANOUT_SHIFT | d as u64;
-                let node = &self.pool[path[level] as usize];
-                if level == 0 {
-                    return Some((prefix, node.link[d]));
-                }
-                return Some(self.descend(tree, node.link[d], level - 1, prefix, true));
-            }
-            level += 1;
-            if level == levels {
-                return None;
-            }
-        }
+        let (r, level, m) = alt?;
+        let d = last_bit(m);
+        let prefix = (target >> (FANOUT_SHIFT as usize * (level + 1))) << FANOUT_SHIFT | d as u64;
+        Some(self.descend(tree, self.pool[r as usize].link[d], level - 1, prefix, true))
     }
 
     /// The lowest free block of `order` in `tree` with a slot at or above `from`, as
-    /// `(slot, node)`. O(levels).
+    /// `(slot, node)`. O(levels), as [`prev`](Self::prev) mirrored.
     pub(crate) fn next(&self, tree: usize, order: u32, from: u64) -> Option<(u64, u32)> {
         let o = order as usize;
         let root = self.roots[o];
@@ -364,45 +353,41 @@ impl FreeIndex {
         if root == NIL || from >> (FANOUT_SHIFT as usize * levels) != 0 {
             return None;
         }
-        let mut path = [NIL; MAX_LEVELS];
         let mut r = root;
         let mut level = levels - 1;
+        let mut alt = None;
         loop {
-            path[level] = r;
             let node = &self.pool[r as usize];
             let d = digit(from, level);
+            let bits = node.bits[tree];
             if level == 0 {
-                let m = node.bits[tree] & (u64::MAX << d);
+                let m = bits & (u64::MAX << d);
                 if m != 0 {
                     let d = m.trailing_zeros() as usize;
                     return Some(((from & !63) | d as u64, node.link[d]));
                 }
                 break;
             }
-            if node.bits[tree] & 1 << d == 0 {
+            let above = bits & ((u64::MAX << d) << 1);
+            if above != 0 {
+                alt = Some((r, level, above));
+            }
+            if bits & 1 << d == 0 {
                 break;
             }
             r = node.link[d];
             level -= 1;
         }
-        loop {
-            let d = digit(from, level);
-            let m = self.pool[path[level] as usize].bits[tree] & ((u64::MAX << d) << 1);
-            if m != 0 {
-                let d = m.trailing_zeros() as usize;
-                let prefix =
-                    (from >> (FANOUT_SHIFT as usize * (level + 1))) << FANOUT_SHIFT | d as u64;
-                let node = &self.pool[path[level] as usize];
-                if level == 0 {
-                    return Some((prefix, node.link[d]));
-                }
-                return Some(self.descend(tree, node.link[d], level - 1, prefix, false));
-            }
-            level += 1;
-            if level == levels {
-                return None;
-            }
-        }
+        let (r, level, m) = alt?;
+        let d = m.trailing_zeros() as usize;
+        let prefix = (from >> (FANOUT_SHIFT as usize * (level + 1))) << FANOUT_SHIFT | d as u64;
+        Some(self.descend(
+            tree,
+            self.pool[r as usize].link[d],
+            level - 1,
+            prefix,
+            false,
+        ))
     }
 
     /// Re-derives the summary bits of `order` from its leaves and checks the cached
