@@ -281,8 +281,9 @@ impl Mm {
     #[inline(always)]
     fn size_index(&mut self, i: u32) {
         self.hole_seq += 1;
-        self.slots[i as usize].hole_seq = self.hole_seq;
-        if self.slots[i as usize].hole_size < SMALL {
+        let s = &mut self.slots[i as usize];
+        s.hole_seq = self.hole_seq;
+        if s.hole_size < SMALL {
             self.small.push(&mut self.slots, i);
         } else {
             self.index_big_hole(i);
@@ -292,12 +293,14 @@ impl Mm {
     /// Puts the hole after `i` on top of the hole stack.
     #[inline(always)]
     fn stack_push(&mut self, i: u32) {
+        // A local slice: its base and length stay in registers across the stores.
+        let slots = &mut self.slots[..];
         let top = self.stack_top;
-        let s = &mut self.slots[i as usize];
+        let s = &mut slots[i as usize];
         s.stack_prev = NIL;
         s.stack_next = top;
         if top != NIL {
-            self.slots[top as usize].stack_prev = i;
+            slots[top as usize].stack_prev = i;
         }
         self.stack_top = i;
     }
@@ -349,17 +352,18 @@ impl Mm {
     /// Takes the hole after `i` off the hole stack.
     #[inline(always)]
     fn stack_unlink(&mut self, i: u32) {
+        let slots = &mut self.slots[..];
         let (p, n) = {
-            let s = &self.slots[i as usize];
+            let s = &slots[i as usize];
             (s.stack_prev, s.stack_next)
         };
         if p == NIL {
             self.stack_top = n;
         } else {
-            self.slots[p as usize].stack_next = n;
+            slots[p as usize].stack_next = n;
         }
         if n != NIL {
-            self.slots[n as usize].stack_prev = p;
+            slots[n as usize].stack_prev = p;
         }
     }
 
@@ -377,12 +381,13 @@ impl Mm {
         self.size_index(to);
         if self.stack_top == from {
             if from != to {
-                let n = self.slots[from as usize].stack_next;
-                let s = &mut self.slots[to as usize];
+                let slots = &mut self.slots[..];
+                let n = slots[from as usize].stack_next;
+                let s = &mut slots[to as usize];
                 s.stack_prev = NIL;
                 s.stack_next = n;
                 if n != NIL {
-                    self.slots[n as usize].stack_prev = to;
+                    slots[n as usize].stack_prev = to;
                 }
                 self.stack_top = to;
             }
@@ -718,18 +723,20 @@ impl Mm {
         let i = self.alloc_slot()?;
         self.note_update();
         let lazy = self.addr_lazy;
-        let hole_start = self.hole_start(hole);
-        let hole_end = self.hole_end(hole);
-        let next = self.slots[hole as usize].next;
+        let slots = &mut self.slots[..];
+        let h = &mut slots[hole as usize];
+        let hole_start = h.end();
+        let hole_end = hole_start + h.hole_size;
+        let next = h.next;
+        h.next = i;
         let end = start + size;
         let mut s = Slot::new(start, size, color, State::Allocated);
         s.prev = hole;
         s.next = next;
         s.hole_size = hole_end - end;
         s.prio = tree::prio_of(i);
-        self.slots[i as usize] = s;
-        self.slots[hole as usize].next = i;
-        self.slots[next as usize].prev = i;
+        slots[i as usize] = s;
+        slots[next as usize].prev = i;
 
         // As upstream: the hole goes, then the part below the node (if any) and the
         // part above it come back as new holes, the upper one most recent. In the
@@ -1039,13 +1046,15 @@ impl Mm {
         let i = self.lookup(&node)?;
         self.note_update();
         let lazy = self.addr_lazy;
+        let slots = &mut self.slots[..];
         let (prev, next, i_hole) = {
-            let s = &self.slots[i as usize];
+            let s = &slots[i as usize];
             (s.prev, s.next, s.hole_size)
         };
-        let prev_hole = self.slots[prev as usize].hole_size;
-        self.slots[prev as usize].next = next;
-        self.slots[next as usize].prev = prev;
+        let p = &mut slots[prev as usize];
+        let prev_hole = p.hole_size;
+        p.next = next;
+        slots[next as usize].prev = prev;
         // The holes on both sides and the node merge into one, the most recent hole
         // (within the range, so no overflow).
         let merged = prev_hole + node.size + i_hole;

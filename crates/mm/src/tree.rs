@@ -165,12 +165,24 @@ fn carry(slots: &mut [Slot], mut i: u32, mut old: u64) {
         if p == NIL {
             return;
         }
-        let pm = slots[p as usize].max_hole;
+        let ps = &slots[p as usize];
+        let pm = ps.max_hole;
         if new > pm {
             slots[p as usize].max_hole = new;
         } else if old == pm {
-            AddrTree::update(slots, p);
-            new = slots[p as usize].max_hole;
+            // `p`'s maximum came from `i`'s subtree and may have shrunk: recompute it
+            // from its own hole, `i`'s new value and the other child's.
+            let sibling = if ps.addr.left == i {
+                ps.addr.right
+            } else {
+                ps.addr.left
+            };
+            let mut m = ps.hole_size.max(new);
+            if sibling != NIL {
+                m = m.max(slots[sibling as usize].max_hole);
+            }
+            slots[p as usize].max_hole = m;
+            new = m;
         } else {
             return;
         }
