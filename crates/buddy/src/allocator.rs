@@ -48,8 +48,7 @@ pub struct BuddyAllocator {
     pub(crate) n_used: [u64; ORDERS],
     /// The free blocks per free index and order (upstream's per-order rbtrees).
     pub(crate) index: FreeIndex,
-    /// Per free index: bit `o` set iff `n_free[index][o] > 0` (the OR of the roots'
-    /// free masks).
+    /// Per free index: bit `o` set iff `n_free[index][o] > 0`.
     pub(crate) orders_free: [u64; 2],
     /// Identity stamped on every block token.
     pub(crate) id: usize,

@@ -120,6 +120,9 @@ impl Node {
     }
 }
 
+// The arena's cost per block, as documented in the crate overview and README.
+const _: () = assert!(core::mem::size_of::<Node>() == 24);
+
 #[inline]
 fn header(offset: u64, order: u32, clear: bool, state: State) -> u64 {
     (offset & OFFSET_MASK)

@@ -4,19 +4,21 @@
 //! per slot and the arena index of the free block in each slot; an inner node holds, per
 //! free index, a bit per child saying "this child holds a free block", so
 //!
-//! - the highest free block of an order (upstream `rb_last`) is cached and recomputed in
-//!   one walk of ≤ 9 levels (4 for a 16 GiB heap of 4 KiB chunks at order 0) when it
-//!   leaves the index;
+//! - the highest free block of an order (upstream `rb_last`) is cached; when it leaves
+//!   the index the next one is found by a walk down from the lowest node that still
+//!   holds a free block (≤ 9 levels, 4 for a 16 GiB heap of 4 KiB chunks at order 0);
 //! - "the highest free block below slot `x`" and "the lowest at or above `x`" (range,
-//!   force-merge and try-harder searches) are one walk up and one walk down;
-//! - insert and remove touch one leaf word, and a summary word only when a word turns
-//!   empty or non-empty.
+//!   force-merge and try-harder searches) are one walk down the digits of `x` and one
+//!   walk down an edge;
+//! - insert and remove start at the leaf the block carries (see
+//!   [`ensure`](FreeIndex::ensure)) and touch one leaf word, climbing through the
+//!   parents only while a word turns empty or non-empty.
 //!
 //! Radix nodes are allocated only by [`FreeIndex::ensure`], which the allocator calls for
 //! every slot a block may ever occupy *before* the block exists (roots at construction,
 //! both children of a split before the split), and are never freed. So inserting and
 //! removing never allocate: frees, merges and undo stay infallible, and the memory is
-//! bounded by the slots the tree has ever used (a dense order costs 272 bytes per 64
+//! bounded by the slots the tree has ever used (a dense order costs 280 bytes per 64
 //! slots), not by the managed size.
 
 use alloc::vec::Vec;

@@ -42,18 +42,19 @@
 //!
 //! # Cost
 //!
-//! Block metadata is a compact arena of 16-byte nodes linked by index (no heap
+//! Block metadata is a compact arena of 24-byte nodes linked by index (no heap
 //! allocation per block; the arena grows fallibly). Free blocks are indexed per order
-//! and per clear state in sparse 64-ary radix trees of bitmaps over block numbers
-//! (upstream: one rbtree per order), with the highest block of every order cached:
-//! best fit is O(1), top-down O(orders), range, force-merge and try-harder lookups
-//! O(orders × levels) with at most 9 levels (4 for a 16 GiB heap of 4 KiB chunks),
-//! independent of how many blocks exist (upstream walks an rbtree per order and serves
-//! ranges by a DFS over the block tree). Entering or leaving the index touches one
-//! radix path; splits and merges are O(1) each plus that. The radix nodes (272 bytes
-//! per 64 block numbers of one order) are allocated when a block number is first used
-//! and kept, so frees never allocate. Force-merge and try-harder are slow paths, as
-//! upstream.
+//! in sparse 64-ary radix trees of bitmaps over block numbers, one bitmap per clear
+//! state (upstream: one rbtree per order and clear state), with the highest block of
+//! every order cached: best fit is O(1), top-down O(orders), range, force-merge and
+//! try-harder lookups O(orders × levels) with at most 9 levels (4 for a 16 GiB heap of
+//! 4 KiB chunks), independent of how many blocks exist (upstream walks an rbtree per
+//! order and serves ranges by a DFS over the block tree). Every block carries its radix
+//! leaf, so entering or leaving the index is O(1) plus a climb while bitmap words turn
+//! empty or non-empty; splits and merges are O(1) each plus that. The radix nodes (280
+//! bytes per 64 block numbers of one order) are allocated when a block number is first
+//! used and kept, so frees never allocate. Force-merge and try-harder are slow paths,
+//! as upstream.
 //!
 //! # Errors and robustness
 //!
