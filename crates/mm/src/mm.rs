@@ -210,6 +210,14 @@ pub struct Mm {
     small: Buckets,
     /// Most recently added hole (top of the hole stack).
     stack_top: u32,
+    /// The newest hole when its entry in the size index is deferred (`NIL`: none): a
+    /// hole that changes owner or size again before any `Best` search, as the merged
+    /// hole does while an eviction removes node after node, then costs no size-index
+    /// work at all. It is stamped (`hole_seq`), in the address tree and on the hole
+    /// stack, only not in a bucket or the size treap; every other size-index change
+    /// and every `Best` search puts it there first, so the order is as if it never
+    /// waited.
+    pending: u32,
     /// Counter stamping each added hole, for the size tree's recency tie-break.
     hole_seq: u64,
     /// The address tree's augmentation is maintained lazily (stale paths marked, see
@@ -268,25 +276,40 @@ impl Mm {
     /// Puts the hole after `i` (its `hole_size` already set and propagated) into the
     /// size tree and on top of the hole stack, as the most recent hole.
     #[inline]
-    fn index_hole(&mut self, i: u32) {
+    fn index_hole(&mut self, i: u32, defer: bool) {
         debug_assert!(
             self.slots[i as usize].hole_size != 0,
             "index_hole({i}) without a gap"
         );
-        self.size_index(i);
+        self.size_index(i, defer);
         self.stack_push(i);
     }
 
-    /// Stamps the hole after `i` as the newest and puts it into the size index.
+    /// Stamps the hole after `i` as the newest and puts it into the size index, after
+    /// the deferred hole if any; with `defer` (removals, whose merged hole an eviction
+    /// is likely to grow again at once) it becomes the deferred hole instead.
     #[inline(always)]
-    fn size_index(&mut self, i: u32) {
+    fn size_index(&mut self, i: u32, defer: bool) {
         self.hole_seq += 1;
-        let s = &mut self.slots[i as usize];
-        s.hole_seq = self.hole_seq;
-        if s.hole_size < SMALL {
-            self.small.push(&mut self.slots, i);
-        } else {
-            self.index_big_hole(i);
+        self.slots[i as usize].hole_seq = self.hole_seq;
+        self.flush_pending();
+        self.pending = i;
+        if !defer {
+            self.flush_pending();
+        }
+    }
+
+    /// Enters the deferred hole, if any, into the size index (it is the newest there).
+    #[inline(always)]
+    fn flush_pending(&mut self) {
+        let i = self.pending;
+        if i != NIL {
+            self.pending = NIL;
+            if self.slots[i as usize].hole_size < SMALL {
+                self.small.push(&mut self.slots, i);
+            } else {
+                self.index_big_hole(i);
+            }
         }
     }
 
@@ -333,7 +356,9 @@ impl Mm {
     /// Takes the hole after `i` out of the size index (its `hole_size` still the old one).
     #[inline(always)]
     fn size_unindex(&mut self, i: u32) {
-        if self.slots[i as usize].hole_size < SMALL {
+        if self.pending == i {
+            self.pending = NIL;
+        } else if self.slots[i as usize].hole_size < SMALL {
             self.small.remove(&mut self.slots, i);
         } else {
             self.unindex_big_hole(i);
@@ -375,10 +400,10 @@ impl Mm {
     /// an eviction). The address tree is the caller's, and must already give `to` its
     /// final treap priority (which the size treap shares).
     #[inline(always)]
-    fn move_hole(&mut self, from: u32, to: u32, hole_size: u64) {
+    fn move_hole(&mut self, from: u32, to: u32, hole_size: u64, defer: bool) {
         self.size_unindex(from);
         self.slots[to as usize].hole_size = hole_size;
-        self.size_index(to);
+        self.size_index(to, defer);
         if self.stack_top == from {
             if from != to {
                 let slots = &mut self.slots[..];
@@ -423,10 +448,19 @@ impl Mm {
     /// The largest hole, `NIL` if the range is full.
     #[inline]
     fn largest_slot(&self) -> u32 {
-        if self.largest != NIL {
+        let l = if self.largest != NIL {
             self.largest
         } else {
             self.small.largest()
+        };
+        // The deferred hole is the newest, so it wins ties.
+        let p = self.pending;
+        if p != NIL
+            && (l == NIL || self.slots[p as usize].hole_size >= self.slots[l as usize].hole_size)
+        {
+            p
+        } else {
+            l
         }
     }
 
@@ -747,19 +781,19 @@ impl Mm {
                 // The hole moves up to the new node, which takes the owner's place (and
                 // treap priority: first, so that the size index sees the final one).
                 tree::addr_replace(&mut self.slots, &mut self.addr_root, hole, i, lazy);
-                self.move_hole(hole, i, upper);
+                self.move_hole(hole, i, upper, false);
                 self.slots[hole as usize].hole_size = 0;
             }
             (true, false) => {
-                self.move_hole(hole, hole, lower);
+                self.move_hole(hole, hole, lower, false);
                 tree::fix(&mut self.slots, hole, lazy);
             }
             (true, true) => {
                 self.unindex_hole(hole);
                 self.slots[hole as usize].hole_size = lower;
                 tree::addr_insert_after(&mut self.slots, &mut self.addr_root, hole, i, lazy);
-                self.index_hole(hole);
-                self.index_hole(i);
+                self.index_hole(hole, false);
+                self.index_hole(i, false);
             }
             (false, false) => {
                 self.unindex_hole(hole);
@@ -817,6 +851,7 @@ impl Mm {
             largest: NIL,
             small: Buckets::new()?,
             stack_top: NIL,
+            pending: NIL,
             hole_seq: 0,
             addr_lazy: false,
             addr_quiet: 0,
@@ -830,7 +865,7 @@ impl Mm {
         };
         mm.slots[HEAD as usize].hole_size = size;
         tree::addr_insert(&mut mm.slots, &mut mm.addr_root, HEAD, false);
-        mm.index_hole(HEAD);
+        mm.index_hole(HEAD, false);
         Ok(mm)
     }
 
@@ -976,6 +1011,9 @@ impl Mm {
         if by_addr {
             self.addr_ready();
         }
+        if mode == InsertMode::Best {
+            self.flush_pending();
+        }
         let found = match mode {
             InsertMode::Best => self.find_best(&req),
             InsertMode::Low => self.find_low(&req, false),
@@ -1070,10 +1108,10 @@ impl Mm {
                     merged,
                     lazy,
                 );
-                self.index_hole(prev);
+                self.index_hole(prev, true);
             }
             (true, false) => {
-                self.move_hole(prev, prev, merged);
+                self.move_hole(prev, prev, merged, true);
                 tree::fix(&mut self.slots, prev, lazy);
             }
             (false, true) => {
@@ -1081,12 +1119,12 @@ impl Mm {
                 // treap priority: first, so that the size index sees the final one).
                 self.slots[prev as usize].hole_size = merged;
                 tree::addr_replace(&mut self.slots, &mut self.addr_root, i, prev, lazy);
-                self.move_hole(i, prev, merged);
+                self.move_hole(i, prev, merged, true);
             }
             (false, false) => {
                 self.slots[prev as usize].hole_size = merged;
                 tree::addr_insert(&mut self.slots, &mut self.addr_root, prev, lazy);
-                self.index_hole(prev);
+                self.index_hole(prev, true);
             }
         }
         self.used -= node.size;
@@ -1332,7 +1370,7 @@ impl Mm {
             if s.hole_size != 0 {
                 holes += 1;
             }
-            if s.hole_size >= SMALL {
+            if s.hole_size >= SMALL && i != self.pending {
                 big += 1;
             }
             last_end = s.end();
@@ -1409,9 +1447,18 @@ impl Mm {
             .small
             .check(&self.slots)
             .map_err(|what| CheckError { what })?;
+        let deferred = usize::from(self.pending != NIL);
+        if self.pending != NIL {
+            let p = &self.slots[self.pending as usize];
+            ensure!(
+                p.hole_size != 0 && self.stack_top == self.pending,
+                "deferred hole {} is not the newest hole",
+                self.pending
+            );
+        }
         ensure!(
-            n_small + big == holes,
-            "{n_small} small + {big} big holes, list {holes}"
+            n_small + big + deferred == holes,
+            "{n_small} small + {big} big + {deferred} deferred holes, list {holes}"
         );
         self.check_tree::<SizeTree>(self.size_root, big)?;
         let mut t = tree::first::<SizeTree>(&self.slots, self.size_root);

@@ -1062,3 +1062,40 @@ fn lazy_address_augmentation_is_cleaned_before_address_searches() {
     }
     release(&mut mm, live);
 }
+
+#[test]
+fn a_deferred_merged_hole_keeps_its_recency_in_best_and_largest() {
+    // [0, 100): nodes of 10 at 0..100; free [20, 30) first (an older hole of 30 after
+    // merging below), then remove 60, 70, 80 one after another: the merged hole
+    // [60, 90) is the newest, and its size-index entry waits until it is needed.
+    let mut mm = Mm::new(0, 100).unwrap();
+    let mut nodes: Vec<Option<Node>> = (0..10)
+        .map(|k| Some(mm.reserve(k * 10, 10, 0).unwrap()))
+        .collect();
+    for k in [2, 3, 4] {
+        mm.remove(nodes[k].take().unwrap()).unwrap();
+        mm.check().unwrap();
+    }
+    for k in [8, 7, 6] {
+        mm.remove(nodes[k].take().unwrap()).unwrap();
+        mm.check().unwrap();
+    }
+    // Two holes of 30: [20, 50) older, [60, 90) newest; largest and Best take the newest.
+    assert_eq!(holes(&mm), [(20, 50), (60, 90)]);
+    assert_eq!(mm.largest_hole(), Some((60, 90)));
+    let a = mm.insert(25, 0, 0, InsertMode::Best).unwrap();
+    assert_eq!(a.start(), 60);
+    mm.check().unwrap();
+    // The next Best of 25 goes to the other hole; then nothing of 25 is left.
+    let b = mm.insert(25, 0, 0, InsertMode::Best).unwrap();
+    assert_eq!(b.start(), 20);
+    assert_eq!(mm.largest_hole(), Some((45, 50)));
+    assert_eq!(
+        mm.insert(6, 0, 0, InsertMode::Best).unwrap_err(),
+        Error::NoSpace
+    );
+    mm.check().unwrap();
+    let mut live: Vec<Node> = nodes.into_iter().flatten().collect();
+    live.extend([a, b]);
+    release(&mut mm, live);
+}
