@@ -554,7 +554,7 @@ impl Mm {
     /// Where a node of `req` goes in the gap `[hole_start, hole_end)` between `before`
     /// and `after`, or `None` if it does not fit: colour adjust, then the range clamp,
     /// then alignment (rounding up, or down when placing at the top), each re-checked.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn fit(
         &self,
         before: u32,
