@@ -601,7 +601,7 @@ impl Mm {
     }
 
     /// [`fit`](Self::fit) applied to the hole after slot `h`.
-    #[inline]
+    #[inline(always)]
     fn place(&self, h: u32, req: &Request) -> Option<u64> {
         let s = &self.slots[h as usize];
         let hole_start = s.end();

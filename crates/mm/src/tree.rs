@@ -596,6 +596,7 @@ fn max_hole(slots: &[Slot], t: u32) -> u64 {
 
 /// The lowest-addressed slot with `hole_size >= size` in the subtree at `t`, which must
 /// contain one (`max_hole >= size`).
+#[inline(always)]
 fn first_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
     loop {
         let s = &slots[t as usize];
@@ -611,6 +612,7 @@ fn first_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
 
 /// The highest-addressed slot with `hole_size >= size` in the subtree at `t`, which
 /// must contain one.
+#[inline(always)]
 fn last_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
     loop {
         let s = &slots[t as usize];
@@ -635,6 +637,7 @@ pub(crate) fn first_fit(slots: &[Slot], root: u32, size: u64) -> u32 {
 
 /// The next slot after `i` in address order whose hole is at least `size`, skipping
 /// subtrees without one (upstream `next_hole_low_addr`).
+#[inline(always)]
 pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
     let right = slots[i as usize].addr.right;
     if max_hole(slots, right) >= size {
@@ -660,6 +663,7 @@ pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
 
 /// The previous slot before `i` in address order whose hole is at least `size`
 /// (upstream `next_hole_high_addr`).
+#[inline(always)]
 pub(crate) fn prev_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
     let left = slots[i as usize].addr.left;
     if max_hole(slots, left) >= size {
