@@ -158,6 +158,7 @@ pub(crate) fn propagate(slots: &mut [Slot], i: u32) {
 
 /// Carries the change of `i`'s augmentation from `old` to its current value up to the
 /// ancestors (see [`propagate`]).
+#[inline(always)]
 fn carry(slots: &mut [Slot], mut i: u32, mut old: u64) {
     let mut new = slots[i as usize].max_hole;
     while new != old {
@@ -252,6 +253,7 @@ fn replace_child<T: Tree>(slots: &mut [Slot], root: &mut u32, parent: u32, old: 
 }
 
 /// Rotates `x` above its parent.
+#[inline(always)]
 fn rotate_up<T: Tree>(slots: &mut [Slot], root: &mut u32, x: u32) {
     let p = l::<T>(slots, x).parent;
     let g = l::<T>(slots, p).parent;
