@@ -346,14 +346,15 @@ pub(crate) fn addr_insert_after(
         // `after` is `parent` or one of its ancestors.
         mark(slots, parent);
     } else {
+        // Below `after` the path only gained `i`'s hole; `after` also lost part of its.
+        let upper = slots[i as usize].max_hole;
         let mut t = parent;
-        loop {
-            AddrTree::update(slots, t);
-            if t == after {
-                break;
-            }
-            t = slots[t as usize].addr.parent;
+        while t != after {
+            let s = &mut slots[t as usize];
+            s.max_hole = s.max_hole.max(upper);
+            t = s.addr.parent;
         }
+        AddrTree::update(slots, after);
         carry(slots, after, old_after);
     }
     let pi = prio(slots, i);
