@@ -252,7 +252,7 @@ impl Mm {
     // --- hole bookkeeping: a hole and its three indexes change together --------------
 
     /// Counts an insert or removal towards [`LAZY_AFTER`].
-    #[inline]
+    #[inline(always)]
     fn note_update(&mut self) {
         if !self.addr_lazy {
             self.addr_quiet += 1;
@@ -487,7 +487,7 @@ impl Mm {
         Ok(i)
     }
 
-    #[inline]
+    #[inline(always)]
     fn free_slot(&mut self, i: u32) {
         let s = &mut self.slots[i as usize];
         s.state = State::Free;
@@ -529,7 +529,7 @@ impl Mm {
     /// this crate, and [`remove`](Self::remove) consumes it), so the allocator identity
     /// decides; the slot is still checked to be a live node, and in debug builds to
     /// match the token.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup(&self, node: &Node) -> Result<u32> {
         if node.mm != self.id {
             return Err(Error::InvalidArgument);

@@ -195,7 +195,7 @@ fn carry(slots: &mut [Slot], mut i: u32, mut old: u64) {
 /// After the hole of `i` or the subtree below it changed: in eager mode recomputes
 /// `i` and carries the change up ([`propagate`]); in lazy mode only marks `i` and its
 /// ancestors stale ([`mark`]), to be recomputed by [`clean`] before the next search.
-#[inline]
+#[inline(always)]
 pub(crate) fn fix(slots: &mut [Slot], i: u32, lazy: bool) {
     if lazy {
         mark(slots, i);
@@ -207,7 +207,7 @@ pub(crate) fn fix(slots: &mut [Slot], i: u32, lazy: bool) {
 /// Marks `i` and its ancestors stale, stopping at the first one already stale (its
 /// ancestors are too). O(1) amortized over a run of updates without searches: a path
 /// is marked once, however many of its holes change.
-#[inline]
+#[inline(always)]
 pub(crate) fn mark(slots: &mut [Slot], mut i: u32) {
     while i != NIL && !slots[i as usize].dirty {
         slots[i as usize].dirty = true;
