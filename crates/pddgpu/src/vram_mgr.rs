@@ -779,7 +779,10 @@ fn alloc_aligned(
         .checked_next_multiple_of(min_block_size)
         .filter(|&a| a.checked_add(size).is_some_and(|e| e <= p.end))
         .ok_or(pddgpu_buddy::Error::NoSpace)?;
-    if !first.checked_add(min_block_size).is_some_and(|e| e <= p.end) {
+    if !first
+        .checked_add(min_block_size)
+        .is_some_and(|e| e <= p.end)
+    {
         return buddy.alloc_blocks(first, first + size, size, PAGE_SIZE, flags);
     }
     let mut blocks = buddy.alloc_blocks(
