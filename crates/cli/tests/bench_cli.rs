@@ -1,15 +1,8 @@
 //! `pddgpu bench` driven as a user would: through the binary.
 
-use assert_cmd::Command;
+mod common;
 
-fn pddgpu() -> Command {
-    Command::cargo_bin("pddgpu").expect("the pddgpu binary is built")
-}
-
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    String::from_utf8(out).expect("UTF-8 output")
-}
+use common::{pddgpu, stdout_of};
 
 #[test]
 fn help_lists_bench_and_its_options() {

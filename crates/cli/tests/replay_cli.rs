@@ -3,60 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+mod common;
 
-fn pddgpu() -> Command {
-    Command::cargo_bin("pddgpu").expect("the pddgpu binary is built")
+use common::{pddgpu, scenario};
+
+/// A small scenario (8 MiB of VRAM, 4 MiB visible) oversubscribed enough that TTM
+/// evicts.
+fn small() -> String {
+    scenario("small", 5, "8 MiB", "4 MiB", 1, 120)
 }
 
-/// A small scenario with VRAM oversubscribed enough that TTM evicts.
-const SMALL: &str = r#"
-name = "small"
-seed = 5
-
-[device]
-vram = "8 MiB"
-visible = "4 MiB"
-gtt = "64 MiB"
-
-[workload]
-threads = 1
-ops_per_client = 120
-vram_pressure = 1.5
-
-[workload.mix]
-create = 60
-revalidate = 15
-readback = 20
-idle = 5
-
-[[kind]]
-name = "texture"
-weight = 3
-domains = ["vram", "gtt"]
-size = { dist = "pow2", min = "64 KiB", max = "1 MiB" }
-lifetime = { min = 10, max = 60 }
-
-[[kind]]
-name = "constants"
-weight = 2
-domains = ["vram"]
-flags = ["cpu_access_required"]
-size = { dist = "uniform", min = "4 KiB", max = "64 KiB" }
-lifetime = { min = 5, max = 30 }
-
-[[kind]]
-name = "staging"
-weight = 2
-domains = ["gtt"]
-size = { dist = "fixed", size = "128 KiB" }
-lifetime = { min = 1, max = 10 }
-"#;
-
-/// Records a run of `SMALL` with `threads` clients into `dir/trace.jsonl`.
+/// Records a run of `small()` with `threads` clients into `dir/trace.jsonl`.
 fn record(dir: &Path, threads: u32) -> PathBuf {
     let scn = dir.join("small.toml");
-    std::fs::write(&scn, SMALL).expect("test I/O");
+    std::fs::write(&scn, small()).expect("test I/O");
     let trace = dir.join("trace.jsonl");
     pddgpu()
         .arg("run")

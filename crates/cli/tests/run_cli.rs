@@ -1,54 +1,13 @@
 //! `pddgpu run` driven through the binary on tiny scenarios.
 
-use assert_cmd::Command;
+mod common;
 
-fn pddgpu() -> Command {
-    Command::cargo_bin("pddgpu").expect("the pddgpu binary is built")
+use common::{pddgpu, scenario};
+
+/// The scenario of these tests: 2 clients of 150 operations each.
+fn tiny() -> String {
+    scenario("tiny", 11, "32 MiB", "8 MiB", 2, 150)
 }
-
-const TINY: &str = r#"
-name = "tiny"
-seed = 11
-
-[device]
-vram = "32 MiB"
-visible = "8 MiB"
-gtt = "64 MiB"
-
-[workload]
-threads = 2
-ops_per_client = 150
-max_seconds = 20
-vram_pressure = 1.5
-
-[workload.mix]
-create = 60
-revalidate = 15
-readback = 20
-idle = 5
-
-[[kind]]
-name = "texture"
-weight = 3
-domains = ["vram", "gtt"]
-size = { dist = "pow2", min = "64 KiB", max = "1 MiB" }
-lifetime = { min = 10, max = 60 }
-
-[[kind]]
-name = "constants"
-weight = 2
-domains = ["vram"]
-flags = ["cpu_access_required"]
-size = { dist = "uniform", min = "4 KiB", max = "64 KiB" }
-lifetime = { min = 5, max = 30 }
-
-[[kind]]
-name = "staging"
-weight = 2
-domains = ["gtt"]
-size = { dist = "fixed", size = "128 KiB" }
-lifetime = { min = 1, max = 10 }
-"#;
 
 #[test]
 fn run_help_names_the_options() {
@@ -78,7 +37,7 @@ fn run_help_names_the_options() {
 fn tiny_scenario_runs_with_integrity_and_a_json_report() {
     let dir = tempfile::tempdir().unwrap();
     let scn = dir.path().join("tiny.toml");
-    std::fs::write(&scn, TINY).unwrap();
+    std::fs::write(&scn, tiny()).unwrap();
     let json = dir.path().join("report.json");
     let out = pddgpu()
         .arg("run")
@@ -139,7 +98,7 @@ fn tiny_scenario_runs_with_integrity_and_a_json_report() {
 fn check_runs_the_device_invariant_checker() {
     let dir = tempfile::tempdir().unwrap();
     let scn = dir.path().join("tiny.toml");
-    std::fs::write(&scn, TINY).unwrap();
+    std::fs::write(&scn, tiny()).unwrap();
     let json = dir.path().join("report.json");
     let out = pddgpu()
         .arg("run")
@@ -161,7 +120,7 @@ fn check_runs_the_device_invariant_checker() {
 fn bad_scenarios_and_overrides_are_einval() {
     let dir = tempfile::tempdir().unwrap();
     let scn = dir.path().join("bad.toml");
-    std::fs::write(&scn, TINY.replace("threads = 2", "threads = 0")).unwrap();
+    std::fs::write(&scn, tiny().replace("threads = 2", "threads = 0")).unwrap();
     let out = pddgpu()
         .arg("run")
         .arg(&scn)
@@ -201,7 +160,7 @@ fn bad_scenarios_and_overrides_are_einval() {
 fn dump_prints_both_managers_at_the_end_state() {
     let dir = tempfile::tempdir().unwrap();
     let scn = dir.path().join("tiny.toml");
-    std::fs::write(&scn, TINY).unwrap();
+    std::fs::write(&scn, tiny()).unwrap();
     let out = pddgpu()
         .arg("dump")
         .arg(&scn)
@@ -252,7 +211,7 @@ fn svg_blocks(text: &str) -> (Vec<(String, String)>, Vec<String>) {
 fn run_svg_draws_the_live_bos_of_the_end_state() {
     let dir = tempfile::tempdir().unwrap();
     let scn = dir.path().join("tiny.toml");
-    std::fs::write(&scn, TINY).unwrap();
+    std::fs::write(&scn, tiny()).unwrap();
     let svg = dir.path().join("map.svg");
     pddgpu()
         .arg("run")
@@ -281,7 +240,7 @@ fn run_svg_draws_the_live_bos_of_the_end_state() {
 fn map_colours_by_owner() {
     let dir = tempfile::tempdir().unwrap();
     let scn = dir.path().join("tiny.toml");
-    std::fs::write(&scn, TINY).unwrap();
+    std::fs::write(&scn, tiny()).unwrap();
     let svg = dir.path().join("owners.svg");
     let out = pddgpu()
         .arg("map")
@@ -308,7 +267,7 @@ fn map_colours_by_owner() {
 fn trace_records_every_operation_as_json_lines() {
     let dir = tempfile::tempdir().unwrap();
     let scn = dir.path().join("tiny.toml");
-    std::fs::write(&scn, TINY).unwrap();
+    std::fs::write(&scn, tiny()).unwrap();
     let trace = dir.path().join("trace.jsonl");
     let json = dir.path().join("report.json");
     pddgpu()

@@ -1,10 +1,8 @@
 //! `pddgpu stress` driven through the binary.
 
-use assert_cmd::Command;
+mod common;
 
-fn pddgpu() -> Command {
-    Command::cargo_bin("pddgpu").expect("the pddgpu binary is built")
-}
+use common::pddgpu;
 
 #[test]
 fn stress_help_names_the_options() {
