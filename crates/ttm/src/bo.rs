@@ -17,7 +17,7 @@
 
 use core::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -80,7 +80,9 @@ pub(crate) struct BoCore {
     pub(crate) state: Mutex<BoState>,
     /// Set once when the last user handle went while the BO was busy or contended.
     pub(crate) deleted: AtomicBool,
-    pub(crate) fence: Arc<IdleFence>,
+    /// Created by the first [`BufferObject::set_busy`] or [`BufferObject::fence`]: a BO
+    /// that never had GPU work needs none (and is idle).
+    pub(crate) fence: OnceLock<Arc<IdleFence>>,
 }
 
 /// The simulated fence state of a BO: busy while GPU work is pending.
@@ -161,7 +163,7 @@ impl BoCore {
     }
 
     pub(crate) fn is_idle(&self) -> bool {
-        self.fence.is_idle()
+        self.fence.get().map_or(true, |f| f.is_idle())
     }
 
     /// Waits for the BO to become idle (`ttm_bo_wait_ctx`).
@@ -170,7 +172,14 @@ impl BoCore {
     /// [`Error::Busy`] if busy and `no_wait`, or still busy after the device's wait
     /// timeout.
     pub(crate) fn wait_idle(&self, no_wait: bool) -> Result<()> {
-        self.fence.wait(no_wait, self.dev.wait_timeout)
+        match self.fence.get() {
+            Some(f) => f.wait(no_wait, self.dev.wait_timeout),
+            None => Ok(()),
+        }
+    }
+
+    fn fence(&self) -> &Arc<IdleFence> {
+        self.fence.get_or_init(Arc::default)
     }
 
     /// Frees the backing store: TT pages back to the pool, resource back to its
@@ -233,7 +242,7 @@ impl BufferObject {
                 driver_flags: AtomicU64::new(params.driver_flags),
                 state: Mutex::new(BoState::default()),
                 deleted: AtomicBool::new(false),
-                fence: Arc::new(IdleFence::default()),
+                fence: OnceLock::new(),
             }),
         })
     }
@@ -306,17 +315,19 @@ impl BufferObject {
     /// The BO's simulated fence state (keep it to signal after dropping the BO).
     #[must_use]
     pub fn fence(&self) -> Arc<IdleFence> {
-        Arc::clone(&self.core.fence)
+        Arc::clone(self.core.fence())
     }
 
     /// Marks the BO busy (GPU work pending), as adding an unsignalled fence would.
     pub fn set_busy(&self) {
-        self.core.fence.set_busy();
+        self.core.fence().set_busy();
     }
 
     /// Marks the BO idle and wakes waiters, as its last fence signalling would.
     pub fn signal_idle(&self) {
-        self.core.fence.signal();
+        if let Some(f) = self.core.fence.get() {
+            f.signal();
+        }
     }
 
     /// True unless [`BufferObject::set_busy`] is in effect.

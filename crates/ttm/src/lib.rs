@@ -121,6 +121,7 @@ mod bo;
 mod device;
 mod error;
 mod evict;
+mod inline_vec;
 mod lru;
 mod manager;
 mod placement;

@@ -7,6 +7,7 @@
 use core::fmt;
 
 use crate::error::{Error, Result};
+use crate::inline_vec::InlineVec;
 
 /// Number of memory types a device can have (`TTM_NUM_MEM_TYPES`): 0..=8.
 pub const NUM_MEM_TYPES: usize = 9;
@@ -143,41 +144,83 @@ impl Place {
 /// An ordered list of places, most preferred first (`struct ttm_placement`).
 ///
 /// An empty placement asks validation to drop the BO's backing store.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Up to [`Placement::INLINE_PLACES`] places are stored inline (no allocation: a
+/// placement is built for every BO creation and validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
-    places: Vec<Place>,
+    places: InlineVec<Place, { Placement::INLINE_PLACES }>,
+}
+
+impl Default for Placement {
+    fn default() -> Placement {
+        Placement::empty()
+    }
 }
 
 impl Placement {
+    /// Places stored without a heap allocation (amdgpu's BOs carry at most three:
+    /// VRAM, GTT, CPU).
+    pub const INLINE_PLACES: usize = 4;
+
+    /// A placement without places (purges the BO when validated).
+    #[must_use]
+    pub const fn empty() -> Placement {
+        Placement {
+            places: InlineVec::new(Place::new(MemType::SYSTEM)),
+        }
+    }
+
     /// A placement trying `places` in order.
     #[must_use]
     pub fn new(places: Vec<Place>) -> Placement {
-        Placement { places }
+        Placement::from_places(&places)
+    }
+
+    /// A placement trying `places` in order, copied.
+    #[must_use]
+    pub fn from_places(places: &[Place]) -> Placement {
+        let mut p = Placement::empty();
+        for &place in places {
+            p.push(place);
+        }
+        p
     }
 
     /// A placement with the single whole-domain place `mem_type`.
     #[must_use]
     pub fn single(mem_type: MemType) -> Placement {
-        Placement {
-            places: vec![Place::new(mem_type)],
-        }
+        let mut p = Placement::empty();
+        p.push(Place::new(mem_type));
+        p
     }
 
-    /// The places in priority order.
+    /// Appends `place` as the least preferred one.
+    pub fn push(&mut self, place: Place) {
+        self.places.push(place);
+    }
+
+    /// The places, most preferred first.
     #[must_use]
     pub fn places(&self) -> &[Place] {
-        &self.places
+        self.places.as_slice()
     }
 
-    /// True if there is no place at all.
+    /// The places, mutably (to narrow a placement derived from another).
+    #[must_use]
+    pub fn places_mut(&mut self) -> &mut [Place] {
+        self.places.as_mut_slice()
+    }
+
+    /// True if there are no places.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.places.is_empty()
+        self.places().is_empty()
     }
 }
 
 impl From<Vec<Place>> for Placement {
     fn from(places: Vec<Place>) -> Placement {
-        Placement { places }
+        Placement::from_places(&places)
     }
 }

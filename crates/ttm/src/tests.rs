@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::lru::{LruCursor, LruState};
+use crate::lru::LruState;
 use crate::*;
 
 /// A driver that moves nothing and hands out pages from a counter.
@@ -110,9 +110,9 @@ fn lru_walk_order_priority_then_age() {
     assert_eq!(lru.order(t), vec![11, 12, 10]);
     lru.move_to_tail(p, 0, false);
     assert_eq!(lru.order(t), vec![11, 12, 10, 13]);
-    let mut cursor = LruCursor::default();
+    let cursor = lru.cursor_init(t).unwrap();
     let mut seen = Vec::new();
-    while let Some(item) = lru.next(t, &mut cursor) {
+    while let Some(item) = lru.next(&cursor) {
         seen.push(item.bo_id);
         if seen == [11] {
             // Bumped while the walk is past it: seen again at the tail.
@@ -120,6 +120,9 @@ fn lru_walk_order_priority_then_age() {
         }
     }
     assert_eq!(seen, vec![11, 12, 10, 13, 11]);
+    // The hitch sits after the last entry returned, on the priority-0 list.
+    lru.check().unwrap();
+    lru.cursor_fini(&cursor);
     lru.check().unwrap();
     lru.fini(a);
     assert_eq!(lru.usage(t), 16384);

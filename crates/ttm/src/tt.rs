@@ -15,9 +15,23 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::inline_vec::InlineVec;
 
 /// Bytes per page.
 pub const PAGE_SIZE: u64 = 4096;
+
+/// Chunks of a TT stored inline: a BO whose page count has at most this many bits
+/// set (below 2^[`MAX_POOL_ORDER`] pages) needs no allocation for its chunk list.
+const INLINE_CHUNKS: usize = 2;
+
+/// Pages of a TT listed inline (small BOs need no allocation for their page list).
+const INLINE_PAGES: usize = 4;
+
+/// The chunk list of a TT: `(dma_addr, order)`.
+pub(crate) type Chunks = InlineVec<(u64, u8), INLINE_CHUNKS>;
+
+/// Filler for unused inline chunk slots.
+const NO_CHUNK: (u64, u8) = (0, 0);
 
 /// Largest chunk order the pool allocates (`MAX_PAGE_ORDER`): 2^10 pages = 4 MiB.
 pub const MAX_POOL_ORDER: u8 = 10;
@@ -64,8 +78,8 @@ pub struct Tt {
     caching: Caching,
     populated: bool,
     zero_alloc: bool,
-    chunks: Vec<(u64, u8)>,
-    pages: Vec<u64>,
+    chunks: Chunks,
+    pages: InlineVec<u64, INLINE_PAGES>,
 }
 
 impl Tt {
@@ -75,8 +89,8 @@ impl Tt {
             caching,
             populated: false,
             zero_alloc,
-            chunks: Vec::new(),
-            pages: Vec::new(),
+            chunks: Chunks::new(NO_CHUNK),
+            pages: InlineVec::new(0),
         }
     }
 
@@ -108,13 +122,13 @@ impl Tt {
     /// DMA address of every page, in BO order; empty when unpopulated.
     #[must_use]
     pub fn pages(&self) -> &[u64] {
-        &self.pages
+        self.pages.as_slice()
     }
 
     /// The chunks `(dma_addr, order)` backing the TT.
     #[must_use]
     pub fn chunks(&self) -> &[(u64, u8)] {
-        &self.chunks
+        self.chunks.as_slice()
     }
 
     pub(crate) fn set_zero_alloc(&mut self, zero: bool) {
@@ -125,12 +139,11 @@ impl Tt {
         if self.populated {
             return Ok(());
         }
-        let chunks = pool.alloc(self.num_pages)?;
-        let mut pages = Vec::new();
-        pages
-            .try_reserve_exact(usize::try_from(self.num_pages).map_err(|_| Error::OutOfMemory)?)
-            .map_err(|_| Error::OutOfMemory)?;
-        for &(addr, order) in &chunks {
+        let n = usize::try_from(self.num_pages).map_err(|_| Error::OutOfMemory)?;
+        let mut pages = InlineVec::try_with_capacity(n, 0).ok_or(Error::OutOfMemory)?;
+        let mut chunks = Chunks::new(NO_CHUNK);
+        pool.alloc_into(self.num_pages, &mut chunks)?;
+        for &(addr, order) in chunks.as_slice() {
             for i in 0..1u64 << order {
                 pages.push(addr + i * PAGE_SIZE);
             }
@@ -145,8 +158,9 @@ impl Tt {
         if !self.populated {
             return;
         }
-        self.pages = Vec::new();
-        pool.free(core::mem::take(&mut self.chunks));
+        self.pages = InlineVec::new(0);
+        pool.free_chunks(self.chunks.as_slice());
+        self.chunks = Chunks::new(NO_CHUNK);
         self.populated = false;
     }
 }
@@ -215,7 +229,13 @@ impl PagePool {
     /// The source's error when not even a single page is available; everything taken
     /// so far is given back.
     pub fn alloc(&self, num_pages: u64) -> Result<Vec<(u64, u8)>> {
-        let mut chunks = Vec::new();
+        let mut chunks = Chunks::new(NO_CHUNK);
+        self.alloc_into(num_pages, &mut chunks)?;
+        Ok(chunks.as_slice().to_vec())
+    }
+
+    /// [`PagePool::alloc`] into `chunks` (empty on entry; empty again on error).
+    pub(crate) fn alloc_into(&self, num_pages: u64, chunks: &mut Chunks) -> Result<()> {
         let mut remaining = num_pages;
         let mut order = MAX_POOL_ORDER;
         while remaining > 0 {
@@ -238,17 +258,23 @@ impl PagePool {
                 }
                 Err(Error::OutOfMemory) if order > 0 => order -= 1,
                 Err(e) => {
-                    self.free(chunks);
+                    self.free_chunks(chunks.as_slice());
+                    *chunks = Chunks::new(NO_CHUNK);
                     return Err(e);
                 }
             }
         }
-        Ok(chunks)
+        Ok(())
     }
 
     /// Takes chunks back: cleared and cached up to the limit, else freed to the source.
     pub fn free(&self, chunks: Vec<(u64, u8)>) {
-        for (addr, order) in chunks {
+        self.free_chunks(&chunks);
+    }
+
+    /// [`PagePool::free`] from a slice.
+    pub(crate) fn free_chunks(&self, chunks: &[(u64, u8)]) {
+        for &(addr, order) in chunks {
             self.source.clear_pages(addr, order);
             let mut cache = self.cache.lock();
             if cache.cached_pages + (1 << order) <= self.max_cached_pages {
