@@ -14,7 +14,7 @@
 //!   → DeviceFuncs::move_bo (zeroes new VRAM unless the buddy says it is clear)
 //! ```
 //!
-//! A [`PddgpuBo`] owns an `Arc` to its TTM [`BufferObject`]; dropping it destroys the
+//! A [`PddgpuBo`] owns its TTM [`BufferObject`]; dropping it destroys the
 //! BO: an idle BO frees its memory at once, a busy one becomes a zombie that TTM frees
 //! once idle ([`Device::delayed_delete`](crate::device::Device::delayed_delete)).
 //!
@@ -43,11 +43,11 @@
 mod tests;
 
 use core::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use pddgpu_ttm::{
     BoParams, BoType, BufferObject, IdleFence, MemType, OperationCtx, Place, PlaceFlags, Placement,
-    ReservedBo, Resource,
+    ReservedBo, Resource, WeakBo,
 };
 
 use crate::device::{Device, Error, Result};
@@ -185,7 +185,7 @@ pub fn placement_from_domain(
 pub(crate) struct BoMeta {
     pub(crate) id: u64,
     pub(crate) size: u64,
-    pub(crate) tbo: Weak<BufferObject>,
+    pub(crate) tbo: WeakBo,
     /// The domain bits a pinned BO is pinned in (pinned BOs never move), 0 when
     /// unpinned. Written with the BO reserved.
     pub(crate) pinned_in: u32,
@@ -196,7 +196,7 @@ pub(crate) struct BoMeta {
 #[derive(Debug)]
 pub struct PddgpuBo {
     dev: Arc<Device>,
-    tbo: Arc<BufferObject>,
+    tbo: BufferObject,
     /// The BO's entry in the device registry.
     reg: AllocId,
     flags: CreateFlags,
@@ -290,7 +290,7 @@ impl PddgpuBo {
         let reg = dev.register(BoMeta {
             id: tbo.id(),
             size,
-            tbo: Arc::downgrade(&tbo),
+            tbo: tbo.downgrade(),
             pinned_in: 0,
         })?;
         Ok(Self {
@@ -329,7 +329,7 @@ impl PddgpuBo {
 
     /// The TTM BO (for the GEM layer and tests).
     #[must_use]
-    pub fn ttm_bo(&self) -> &Arc<BufferObject> {
+    pub fn ttm_bo(&self) -> &BufferObject {
         &self.tbo
     }
 

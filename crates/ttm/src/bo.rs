@@ -1,7 +1,7 @@
 //! Buffer objects (upstream `struct ttm_buffer_object`) and their reservation.
 //!
-//! A [`BufferObject`] is shared across threads as `Arc<BufferObject>`. Its size,
-//! page alignment, priority and type never change. Everything else — the current
+//! A [`BufferObject`] is its owner's handle (share it as `Arc<BufferObject>` if
+//! needed). Its size, page alignment, priority and type never change. Everything else — the current
 //! resource, the TT, the pin count — sits behind the *reservation lock* (upstream's
 //! `dma_resv` lock): owners take it blocking with [`BufferObject::reserve`], eviction
 //! only ever try-locks. A [`ReservedBo`] guard is the proof of reservation; dropping it
@@ -17,7 +17,7 @@
 
 use core::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -211,11 +211,11 @@ impl Drop for BoCore {
     }
 }
 
-/// A buffer object; share it as `Arc<BufferObject>`.
+/// A buffer object: the owner's handle (wrap it in an `Arc` to share it).
 ///
-/// Dropping the last handle releases the BO (`ttm_bo_release`): an idle,
-/// uncontended BO frees its memory at once; otherwise it becomes deleted and is
-/// reclaimed later (see the module docs).
+/// Dropping it releases the BO (`ttm_bo_release`): an idle, uncontended BO frees its
+/// memory at once; otherwise it becomes deleted and is reclaimed later (see the module
+/// docs). [`BufferObject::downgrade`] gives a [`WeakBo`] that does not keep it alive.
 pub struct BufferObject {
     core: Arc<BoCore>,
 }
@@ -289,6 +289,14 @@ impl BufferObject {
         &self.core.dev
     }
 
+    /// A weak reference to this BO, for registries that must not keep it alive.
+    #[must_use]
+    pub fn downgrade(&self) -> WeakBo {
+        WeakBo {
+            core: Arc::downgrade(&self.core),
+        }
+    }
+
     /// Reserves the BO, blocking while another thread holds it (`ttm_bo_reserve`).
     ///
     /// # Locking
@@ -358,6 +366,53 @@ impl Drop for BufferObject {
             }
         }
         core.dev.zombies.lock().push(Arc::clone(core));
+    }
+}
+
+/// A weak reference to a BO ([`BufferObject::downgrade`]): it keeps neither the BO
+/// nor its memory alive.
+#[derive(Debug, Clone)]
+pub struct WeakBo {
+    core: Weak<BoCore>,
+}
+
+impl WeakBo {
+    /// A temporary reference to the BO, `None` once it is gone. A BO whose owner
+    /// dropped it while it was busy (deleted, awaiting reclaim) is still reachable.
+    #[must_use]
+    pub fn upgrade(&self) -> Option<BoRef> {
+        self.core.upgrade().map(|core| BoRef { core })
+    }
+}
+
+/// A temporary reference to a BO obtained from a [`WeakBo`]: not an owner's handle,
+/// so dropping it never releases the BO.
+#[derive(Debug)]
+pub struct BoRef {
+    core: Arc<BoCore>,
+}
+
+impl BoRef {
+    /// Device-unique id.
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.core.id
+    }
+
+    /// True unless the BO is busy.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.core.is_idle()
+    }
+
+    /// Reserves the BO if nobody holds it, as [`BufferObject::try_reserve`].
+    #[must_use]
+    pub fn try_reserve(&self) -> Option<ReservedBo<'_>> {
+        self.core.state.try_lock().map(|state| ReservedBo {
+            core: &self.core,
+            state,
+            bump: true,
+        })
     }
 }
 

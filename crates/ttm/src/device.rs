@@ -380,9 +380,9 @@ impl Device {
     /// [`PAGE_SIZE`](crate::PAGE_SIZE), or a priority above 3.
     ///
     /// [`validate`]: crate::ReservedBo::validate
-    pub fn create_bo(self: &Arc<Self>, params: BoParams) -> Result<Arc<BufferObject>> {
+    pub fn create_bo(self: &Arc<Self>, params: BoParams) -> Result<BufferObject> {
         let id = self.next_bo_id.fetch_add(1, Ordering::Relaxed);
-        BufferObject::new(Arc::clone(self), id, params).map(Arc::new)
+        BufferObject::new(Arc::clone(self), id, params)
     }
 
     /// Creates a BO and validates it into `placement` (`ttm_bo_init_validate`); the
@@ -395,7 +395,7 @@ impl Device {
         params: BoParams,
         placement: &Placement,
         ctx: &mut crate::OperationCtx,
-    ) -> Result<Arc<BufferObject>> {
+    ) -> Result<BufferObject> {
         let bo = self.create_bo(params)?;
         bo.reserve().validate(placement, ctx)?;
         Ok(bo)

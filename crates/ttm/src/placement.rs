@@ -37,6 +37,7 @@ impl MemType {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if `index >= NUM_MEM_TYPES`.
+    #[inline]
     pub const fn new(index: u32) -> Result<MemType> {
         if index < NUM_MEM_TYPES as u32 {
             // The bound above makes the narrowing exact.
@@ -47,6 +48,7 @@ impl MemType {
     }
 
     /// The numeric index (`place->mem_type`).
+    #[inline]
     #[must_use]
     pub const fn index(self) -> usize {
         self.0 as usize
@@ -115,6 +117,7 @@ pub struct Place {
 
 impl Place {
     /// A place covering the whole of `mem_type` with no flags.
+    #[inline]
     #[must_use]
     pub const fn new(mem_type: MemType) -> Place {
         Place {
@@ -126,6 +129,7 @@ impl Place {
     }
 
     /// This place with `flags` added.
+    #[inline]
     #[must_use]
     pub const fn with_flags(mut self, flags: PlaceFlags) -> Place {
         self.flags = self.flags.union(flags);
@@ -133,6 +137,7 @@ impl Place {
     }
 
     /// This place restricted to pages `[fpfn, lpfn)`.
+    #[inline]
     #[must_use]
     pub const fn with_range(mut self, fpfn: u32, lpfn: u32) -> Place {
         self.fpfn = fpfn;
@@ -164,6 +169,7 @@ impl Placement {
     pub const INLINE_PLACES: usize = 4;
 
     /// A placement without places (purges the BO when validated).
+    #[inline]
     #[must_use]
     pub const fn empty() -> Placement {
         Placement {
@@ -172,12 +178,14 @@ impl Placement {
     }
 
     /// A placement trying `places` in order.
+    #[inline]
     #[must_use]
     pub fn new(places: Vec<Place>) -> Placement {
         Placement::from_places(&places)
     }
 
     /// A placement trying `places` in order, copied.
+    #[inline]
     #[must_use]
     pub fn from_places(places: &[Place]) -> Placement {
         let mut p = Placement::empty();
@@ -188,6 +196,7 @@ impl Placement {
     }
 
     /// A placement with the single whole-domain place `mem_type`.
+    #[inline]
     #[must_use]
     pub fn single(mem_type: MemType) -> Placement {
         let mut p = Placement::empty();
@@ -196,23 +205,27 @@ impl Placement {
     }
 
     /// Appends `place` as the least preferred one.
+    #[inline]
     pub fn push(&mut self, place: Place) {
         self.places.push(place);
     }
 
     /// The places, most preferred first.
+    #[inline]
     #[must_use]
     pub fn places(&self) -> &[Place] {
         self.places.as_slice()
     }
 
     /// The places, mutably (to narrow a placement derived from another).
+    #[inline]
     #[must_use]
     pub fn places_mut(&mut self) -> &mut [Place] {
         self.places.as_mut_slice()
     }
 
     /// True if there are no places.
+    #[inline]
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.places().is_empty()

@@ -63,23 +63,27 @@ impl Resource {
         }
     }
 
+    #[inline]
     pub(crate) fn mark_allocated(&mut self) {
         self.allocated = true;
     }
 
     /// Device-unique id of this resource (its LRU key).
+    #[inline]
     #[must_use]
     pub fn id(&self) -> u64 {
         self.id
     }
 
     /// Id of the BO this resource was allocated for.
+    #[inline]
     #[must_use]
     pub fn bo_id(&self) -> u64 {
         self.bo_id
     }
 
     /// The memory type.
+    #[inline]
     #[must_use]
     pub fn mem_type(&self) -> MemType {
         self.mem_type
@@ -87,29 +91,34 @@ impl Resource {
 
     /// Manager-defined start, normally in pages; [`Resource::INVALID_OFFSET`] if the
     /// resource has no address.
+    #[inline]
     #[must_use]
     pub fn start(&self) -> u64 {
         self.start
     }
 
     /// Sets the start (managers, during `alloc`).
+    #[inline]
     pub fn set_start(&mut self, start: u64) {
         self.start = start;
     }
 
     /// Size in bytes (the BO's size).
+    #[inline]
     #[must_use]
     pub fn size(&self) -> u64 {
         self.size
     }
 
     /// Placement flags copied from the place, plus what the manager added.
+    #[inline]
     #[must_use]
     pub fn placement(&self) -> PlaceFlags {
         self.placement
     }
 
     /// Mutable placement flags (managers record CONTIGUOUS here).
+    #[inline]
     pub fn placement_mut(&mut self) -> &mut PlaceFlags {
         &mut self.placement
     }
@@ -120,6 +129,7 @@ impl Resource {
     }
 
     /// Read access to the private data if it is a `T` (drivers' move/copy code).
+    #[inline]
     #[must_use]
     pub fn private<T: Any>(&self) -> Option<&T> {
         self.private.as_deref().and_then(|p| p.downcast_ref::<T>())
@@ -150,6 +160,7 @@ impl Resource {
     }
 
     /// Whether the manager backs this resource with TT pages.
+    #[inline]
     #[must_use]
     pub fn use_tt(&self) -> bool {
         self.slot.use_tt

@@ -269,7 +269,7 @@ fn range_device(pages: u64) -> (Arc<Device>, Arc<RangeManager>) {
     (dev, man)
 }
 
-fn place_bo(dev: &Arc<Device>, pages: u64, align: u64, place: Place) -> Result<Arc<BufferObject>> {
+fn place_bo(dev: &Arc<Device>, pages: u64, align: u64, place: Place) -> Result<BufferObject> {
     let bo = dev.create_bo(BoParams {
         page_alignment: align,
         ..BoParams::new(pages * PAGE_SIZE)
