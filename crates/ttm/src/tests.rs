@@ -15,6 +15,7 @@ struct NullDriver {
     next: Mutex<u64>,
     outstanding: Mutex<HashMap<u64, u8>>,
     oom_above_order: Mutex<Option<u8>>,
+    cleared: Mutex<Vec<(u64, u8)>>,
 }
 
 impl DeviceFuncs for NullDriver {
@@ -41,7 +42,9 @@ impl PageSource for NullDriver {
     fn free_pages(&self, dma_addr: u64, order: u8) {
         assert_eq!(self.outstanding.lock().remove(&dma_addr), Some(order));
     }
-    fn clear_pages(&self, _dma_addr: u64, _order: u8) {}
+    fn clear_pages(&self, dma_addr: u64, order: u8) {
+        self.cleared.lock().push((dma_addr, order));
+    }
 }
 
 fn device() -> (Arc<Device>, Arc<NullDriver>) {
@@ -170,6 +173,55 @@ fn pool_allocates_largest_orders_first_and_caches() {
     pool.shrink();
     assert_eq!(pool.cached_pages(), 0);
     assert!(drv.outstanding.lock().is_empty());
+}
+
+#[test]
+fn pool_clears_only_pages_whose_addresses_were_handed_out() {
+    let (dev, drv) = device();
+    dev.set_manager(
+        MemType::TT,
+        Arc::new(RangeManager::new(64).unwrap()),
+        true,
+        64 * PAGE_SIZE,
+    )
+    .unwrap();
+    let tt = Placement::single(MemType::TT);
+    let mut ctx = OperationCtx::new();
+    // Placed in TT (populated) and released without anyone learning its page.
+    let a = dev
+        .bo_init_validate(BoParams::new(PAGE_SIZE), &tt, &mut ctx)
+        .unwrap();
+    assert!(a
+        .reserve()
+        .tt()
+        .is_some_and(|t| t.is_populated() && !t.is_exposed()));
+    drop(a);
+    assert!(drv.cleared.lock().is_empty());
+    assert_eq!(dev.pool().cached_pages(), 1);
+    // The same page again; this time its address is read, so it is cleared on release.
+    let b = dev
+        .bo_init_validate(BoParams::new(PAGE_SIZE), &tt, &mut ctx)
+        .unwrap();
+    let page = {
+        let r = b.reserve();
+        let t = r.tt().unwrap();
+        let page = t.pages()[0];
+        assert!(t.is_exposed());
+        page
+    };
+    drop(b);
+    assert_eq!(*drv.cleared.lock(), vec![(page, 0)]);
+    // Repopulated pages start unexposed again; `chunks` exposes them too.
+    let c = dev
+        .bo_init_validate(BoParams::new(PAGE_SIZE), &tt, &mut ctx)
+        .unwrap();
+    assert_eq!(c.reserve().tt().unwrap().chunks(), [(page, 0)]);
+    drop(c);
+    assert_eq!(*drv.cleared.lock(), vec![(page, 0), (page, 0)]);
+    // PagePool::free always clears.
+    dev.pool().free(dev.pool().alloc(1).unwrap());
+    assert_eq!(drv.cleared.lock().len(), 3);
+    dev.check().unwrap();
 }
 
 #[test]

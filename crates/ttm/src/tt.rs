@@ -8,8 +8,17 @@
 //! access needs the pages. The pool hands out power-of-two chunks of consecutive pages,
 //! largest order first, and takes them back — cleared — when a TT is unpopulated, so a
 //! new BO never sees a previous owner's bytes.
+//!
+//! # Upstream
+//! `ttm_pool` clears every page given back to it. Here a TT remembers whether anyone
+//! learnt the addresses of its pages ([`Tt::pages`], [`Tt::chunks`]): nobody can write
+//! a page without its address (the CPU, the GART and the copy engine all need it), so
+//! the pages of a TT whose addresses were never handed out still read as zero and go
+//! back to the pool without clearing. A BO created and destroyed without CPU access,
+//! GART binding or copies (the common small GTT BO) never pays for clearing.
 
 use core::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -41,7 +50,9 @@ pub const MAX_POOL_ORDER: u8 = 10;
 /// # Contract
 /// `alloc_pages(order)` returns the DMA address of `2^order` consecutive, zeroed
 /// pages, aligned to `PAGE_SIZE`; `free_pages` takes them back; `clear_pages` zeroes
-/// them (the pool clears pages it keeps for reuse).
+/// them (the pool clears the pages it keeps for reuse unless their addresses were never
+/// handed out, see the [module documentation](self)). The source itself must not write
+/// pages it has handed out.
 pub trait PageSource: Send + Sync + fmt::Debug {
     /// Allocates `2^order` consecutive zeroed pages.
     ///
@@ -71,7 +82,9 @@ pub enum Caching {
 ///
 /// # Invariants
 /// Populated ⇔ `pages.len() == num_pages`, and `pages` lists the pages of `chunks` in
-/// order; unpopulated ⇔ both are empty.
+/// order; unpopulated ⇔ both are empty. While `exposed` is false nobody outside this
+/// module has seen the page addresses, so the pages still hold the zeros the pool
+/// handed out.
 #[derive(Debug)]
 pub struct Tt {
     num_pages: u64,
@@ -80,6 +93,8 @@ pub struct Tt {
     zero_alloc: bool,
     chunks: Chunks,
     pages: InlineVec<u64, INLINE_PAGES>,
+    /// Set by the first [`Tt::pages`] or [`Tt::chunks`] after population.
+    exposed: AtomicBool,
 }
 
 impl Tt {
@@ -91,6 +106,15 @@ impl Tt {
             zero_alloc,
             chunks: Chunks::new(NO_CHUNK),
             pages: InlineVec::new(0),
+            exposed: AtomicBool::new(false),
+        }
+    }
+
+    /// Records that the page addresses were handed out: the pages may be written from
+    /// now on and are cleared when the TT is unpopulated.
+    fn expose(&self) {
+        if !self.exposed.load(Ordering::Relaxed) {
+            self.exposed.store(true, Ordering::Relaxed);
         }
     }
 
@@ -119,16 +143,27 @@ impl Tt {
         self.zero_alloc
     }
 
-    /// DMA address of every page, in BO order; empty when unpopulated.
+    /// DMA address of every page, in BO order; empty when unpopulated. From now on
+    /// the pages count as written (they are cleared when given back to the pool).
     #[must_use]
     pub fn pages(&self) -> &[u64] {
+        self.expose();
         self.pages.as_slice()
     }
 
-    /// The chunks `(dma_addr, order)` backing the TT.
+    /// The chunks `(dma_addr, order)` backing the TT. From now on the pages count as
+    /// written, as with [`Tt::pages`].
     #[must_use]
     pub fn chunks(&self) -> &[(u64, u8)] {
+        self.expose();
         self.chunks.as_slice()
+    }
+
+    /// Whether the page addresses were handed out since the TT was populated (then the
+    /// pages may hold data and are cleared when unpopulated).
+    #[must_use]
+    pub fn is_exposed(&self) -> bool {
+        self.exposed.load(Ordering::Relaxed)
     }
 
     pub(crate) fn set_zero_alloc(&mut self, zero: bool) {
@@ -150,6 +185,8 @@ impl Tt {
         }
         self.chunks = chunks;
         self.pages = pages;
+        // Fresh chunks read as zero (the pool's invariant) and nobody knows them yet.
+        *self.exposed.get_mut() = false;
         self.populated = true;
         Ok(())
     }
@@ -159,7 +196,8 @@ impl Tt {
             return;
         }
         self.pages = InlineVec::new(0);
-        pool.free_chunks(self.chunks.as_slice());
+        let clear = *self.exposed.get_mut();
+        pool.give_back(self.chunks.as_slice(), clear);
         self.chunks = Chunks::new(NO_CHUNK);
         self.populated = false;
     }
@@ -258,7 +296,8 @@ impl PagePool {
                 }
                 Err(Error::OutOfMemory) if order > 0 => order -= 1,
                 Err(e) => {
-                    self.free_chunks(chunks.as_slice());
+                    // Nobody has seen these chunks: they still read as zero.
+                    self.give_back(chunks.as_slice(), false);
                     *chunks = Chunks::new(NO_CHUNK);
                     return Err(e);
                 }
@@ -269,13 +308,16 @@ impl PagePool {
 
     /// Takes chunks back: cleared and cached up to the limit, else freed to the source.
     pub fn free(&self, chunks: Vec<(u64, u8)>) {
-        self.free_chunks(&chunks);
+        self.give_back(&chunks, true);
     }
 
-    /// [`PagePool::free`] from a slice.
-    pub(crate) fn free_chunks(&self, chunks: &[(u64, u8)]) {
+    /// [`PagePool::free`] from a slice; `clear: false` for chunks known to read as
+    /// zero (never written since the pool handed them out).
+    pub(crate) fn give_back(&self, chunks: &[(u64, u8)], clear: bool) {
         for &(addr, order) in chunks {
-            self.source.clear_pages(addr, order);
+            if clear {
+                self.source.clear_pages(addr, order);
+            }
             let mut cache = self.cache.lock();
             if cache.cached_pages + (1 << order) <= self.max_cached_pages {
                 cache.free[usize::from(order)].push(addr);

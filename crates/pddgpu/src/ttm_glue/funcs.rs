@@ -203,7 +203,7 @@ impl DeviceFuncs for PddgpuTtmFuncs {
                 .filter(|t| t.is_populated())
                 .ok_or(MoveError::Failed(pddgpu_ttm::Error::InvalidArgument))?;
             self.gtt
-                .bind(args.new, tt.pages())
+                .bind(args.new, tt)
                 .map_err(|e| MoveError::Failed(e.into()))?;
         }
         let copied = match (args.old, new_type) {
