@@ -32,8 +32,9 @@ pub struct Resource {
     private: Option<PrivateData>,
     /// Set once the manager's `alloc` succeeded: only then does `free` run on drop.
     allocated: bool,
-    slot: Arc<ManagerSlot>,
-    dev: Arc<Device>,
+    /// The manager registration and the device: `Some` for the whole life of the
+    /// resource, taken only by `drop` (which then needs no reference-count traffic).
+    home: Option<(Arc<ManagerSlot>, Arc<Device>)>,
 }
 
 impl Resource {
@@ -58,8 +59,7 @@ impl Resource {
             placement: place.flags,
             private: None,
             allocated: false,
-            slot,
-            dev,
+            home: Some((slot, dev)),
         }
     }
 
@@ -150,20 +150,24 @@ impl Resource {
     /// Whether `self` may stay for `place` according to its manager
     /// (`man->func->compatible`), ignoring the core's flag rules.
     pub(crate) fn manager_compatible(&self, place: &Place, size: u64) -> bool {
-        self.slot.man.compatible(self, place, size)
+        self.home
+            .as_ref()
+            .is_some_and(|(slot, _)| slot.man.compatible(self, place, size))
     }
 
     /// Whether evicting `self` helps an allocation at `place` (`ttm_resource_intersects`).
     #[must_use]
     pub fn intersects(&self, place: &Place, size: u64) -> bool {
-        self.slot.man.intersects(self, place, size)
+        self.home
+            .as_ref()
+            .map_or(true, |(slot, _)| slot.man.intersects(self, place, size))
     }
 
     /// Whether the manager backs this resource with TT pages.
     #[inline]
     #[must_use]
     pub fn use_tt(&self) -> bool {
-        self.slot.use_tt
+        self.home.as_ref().is_some_and(|(slot, _)| slot.use_tt)
     }
 }
 
@@ -183,8 +187,11 @@ impl fmt::Debug for Resource {
 
 impl Drop for Resource {
     fn drop(&mut self) {
-        let slot = Arc::clone(&self.slot);
-        let dev = Arc::clone(&self.dev);
+        // Moved out rather than cloned: `free` only takes the private data back and
+        // never asks the resource about its manager.
+        let Some((slot, dev)) = self.home.take() else {
+            return;
+        };
         if self.allocated {
             self.allocated = false;
             slot.man.free(
