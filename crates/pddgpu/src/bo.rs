@@ -14,7 +14,7 @@
 //!   → DeviceFuncs::move_bo (zeroes new VRAM unless the buddy says it is clear)
 //! ```
 //!
-//! A [`PddgpuBo`] owns an `Arc` to its TTM [`BufferObject`]; dropping it destroys the
+//! A [`PddgpuBo`] owns its TTM [`BufferObject`]; dropping it destroys the
 //! BO: an idle BO frees its memory at once, a busy one becomes a zombie that TTM frees
 //! once idle ([`Device::delayed_delete`](crate::device::Device::delayed_delete)).
 //!
@@ -43,16 +43,16 @@
 mod tests;
 
 use core::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use pddgpu_ttm::{
     BoParams, BoType, BufferObject, IdleFence, MemType, OperationCtx, Place, PlaceFlags, Placement,
-    ReservedBo, Resource,
+    ReservedBo, Resource, WeakBo,
 };
 
 use crate::device::{Device, Error, Result};
 use crate::hw::{DevAddr, DmaAddr};
-use crate::mgr_common::{BoKind, PAGE_SIZE};
+use crate::mgr_common::{AllocId, BoKind, PAGE_SIZE};
 use crate::ttm_glue::{GttBacking, VramBacking};
 use crate::uapi::{CreateFlags, Domains};
 
@@ -95,11 +95,12 @@ impl BoParam {
     }
 }
 
-/// The places of [`placement_from_domain`], as a vector the caller may adjust (the
-/// eviction placement narrows the VRAM place).
+/// The places of [`placement_from_domain`] with the GTT place spelled out, for
+/// callers that adjust it (the eviction placement narrows the VRAM place).
 ///
 /// `visible_pfn` is the first page above the CPU-visible window, `gtt_lpfn` the `lpfn`
 /// of the GTT place (0 = no GART address), `gtt_fallback` marks the GTT place FALLBACK.
+/// At most three places: stored inline, no allocation.
 #[must_use]
 pub fn places_from_domain(
     domains: Domains,
@@ -108,8 +109,8 @@ pub fn places_from_domain(
     visible_pfn: u32,
     gtt_lpfn: u32,
     gtt_fallback: bool,
-) -> Vec<Place> {
-    let mut places = Vec::with_capacity(3);
+) -> Placement {
+    let mut places = Placement::empty();
     if domains.contains(Domains::VRAM) {
         let mut p = Place::new(MemType::VRAM);
         if flags.contains(CreateFlags::CPU_ACCESS_REQUIRED) {
@@ -167,27 +168,27 @@ pub fn placement_from_domain(
     } else {
         0
     };
-    Placement::new(places_from_domain(
+    places_from_domain(
         domains,
         flags,
         kind,
         visible_pfn,
         gtt_lpfn,
         already_placed && domains.contains(Domains::VRAM),
-    ))
+    )
 }
 
 /// What the device keeps about a live BO (its registry entry): enough to explain a
 /// no-space (pinned and busy BOs per domain) and to report leaks, without keeping the
 /// BO alive.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct BoMeta {
     pub(crate) id: u64,
     pub(crate) size: u64,
-    pub(crate) tbo: Weak<BufferObject>,
-    /// The domain a pinned BO is pinned in (pinned BOs never move), 0 when unpinned.
-    /// Written with the BO reserved.
-    pub(crate) pinned_in: AtomicU32,
+    pub(crate) tbo: WeakBo,
+    /// The domain bits a pinned BO is pinned in (pinned BOs never move), 0 when
+    /// unpinned. Written with the BO reserved.
+    pub(crate) pinned_in: u32,
 }
 
 /// A PDDGPU buffer object (upstream `struct amdgpu_bo`): a TTM BO plus the create
@@ -195,8 +196,9 @@ pub(crate) struct BoMeta {
 #[derive(Debug)]
 pub struct PddgpuBo {
     dev: Arc<Device>,
-    tbo: Arc<BufferObject>,
-    meta: Arc<BoMeta>,
+    tbo: BufferObject,
+    /// The BO's entry in the device registry.
+    reg: AllocId,
     flags: CreateFlags,
     kind: BoKind,
     /// Preferred domains (`Domains` bits), set at creation and by
@@ -284,17 +286,17 @@ impl PddgpuBo {
             dev.note_create_failure();
             return Err(dev.explain(e, size, param.domain, param.flags));
         }
-        let meta = Arc::new(BoMeta {
+        // On error the BO is dropped here: an idle, unshared BO frees its memory at once.
+        let reg = dev.register(BoMeta {
             id: tbo.id(),
             size,
-            tbo: Arc::downgrade(&tbo),
-            pinned_in: AtomicU32::new(0),
-        });
-        dev.register(Arc::clone(&meta));
+            tbo: tbo.downgrade(),
+            pinned_in: 0,
+        })?;
         Ok(Self {
             dev: Arc::clone(dev),
             tbo,
-            meta,
+            reg,
             flags: param.flags,
             kind: param.bo_type,
             preferred: AtomicU32::new(param.domain.bits()),
@@ -327,7 +329,7 @@ impl PddgpuBo {
 
     /// The TTM BO (for the GEM layer and tests).
     #[must_use]
-    pub fn ttm_bo(&self) -> &Arc<BufferObject> {
+    pub fn ttm_bo(&self) -> &BufferObject {
         &self.tbo
     }
 
@@ -431,9 +433,8 @@ impl PddgpuBo {
         if r.resource().map(Resource::mem_type) == Some(MemType::VRAM) {
             return Ok(());
         }
-        let placement = Placement::new(vec![
-            Place::new(MemType::TT).with_range(0, self.dev.gart_pages())
-        ]);
+        let placement =
+            Placement::from_places(&[Place::new(MemType::TT).with_range(0, self.dev.gart_pages())]);
         self.validate_reserved(&mut r, &placement, Domains::GTT)
     }
 
@@ -459,7 +460,7 @@ impl PddgpuBo {
         }
         r.pin()?;
         let pinned = reserved_domain(&r).map_or(0, |d| d.bits());
-        self.meta.pinned_in.store(pinned, Ordering::Release);
+        self.dev.set_pinned_in(self.reg, pinned);
         Ok(())
     }
 
@@ -471,7 +472,7 @@ impl PddgpuBo {
         let mut r = self.tbo.reserve();
         r.unpin()?;
         if r.pin_count() == 0 {
-            self.meta.pinned_in.store(0, Ordering::Release);
+            self.dev.set_pinned_in(self.reg, 0);
         }
         Ok(())
     }
@@ -522,11 +523,11 @@ impl PddgpuBo {
             return Err(Error::Fault("BO pinned outside the CPU-visible window"));
         }
         self.dev.check_alive()?;
-        let mut places = self.placement(Domains::VRAM).places().to_vec();
-        for p in &mut places {
+        let mut places = self.placement(Domains::VRAM);
+        for p in places.places_mut() {
             p.lpfn = self.dev.visible_pfn();
         }
-        match self.validate_reserved(r, &Placement::new(places), Domains::VRAM) {
+        match self.validate_reserved(r, &places, Domains::VRAM) {
             Err(Error::NoSpace(_)) => {
                 let gtt = self.placement(Domains::GTT);
                 self.validate_reserved(r, &gtt, Domains::GTT)
@@ -697,7 +698,7 @@ impl Drop for PddgpuBo {
     /// Destroys the BO (upstream `amdgpu_bo_unref` → `ttm_bo_put`): an idle BO frees its
     /// memory now, a busy one is left to TTM's delayed delete.
     fn drop(&mut self) {
-        self.dev.unregister(self.meta.id);
+        self.dev.unregister(self.reg);
     }
 }
 

@@ -56,7 +56,6 @@ pub use error::{Error, NoSpaceReport, Result};
 
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,7 +66,8 @@ use crate::bo::{placement_from_domain, reserved_domain, BoMeta, BoParam, PddgpuB
 use crate::gtt_mgr::{GttConfig, GttManager, GttRecoverReport, GttStats};
 use crate::hw::{CopyStats, HwConfig, SimHw};
 use crate::mgr_common::{
-    BoKind, DeviceState, Domain, MgrState, NoSpaceCause, NoSpaceInfo, RetryPolicy, PAGE_SIZE,
+    AllocId, BoKind, DeviceState, Domain, MgrState, NoSpaceCause, NoSpaceInfo, Registry,
+    RetryPolicy, PAGE_SIZE,
 };
 use crate::ttm_glue::{GttTtm, HwPageSource, PddgpuTtmFuncs, VramTtm};
 use crate::uapi::{CreateFlags, Domains};
@@ -232,8 +232,9 @@ pub struct Device {
     ttm: Arc<pddgpu_ttm::Device>,
     vram: Arc<VramManager>,
     gtt: Arc<GttManager>,
-    /// Live BOs by id (a leaf lock; entries hold no BO alive).
-    bos: Mutex<HashMap<u64, Arc<BoMeta>>>,
+    /// Live BOs, each at the slot its [`PddgpuBo`] remembers (a leaf lock; entries
+    /// hold no BO alive).
+    bos: Mutex<Registry<BoMeta>>,
     bos_created: AtomicU64,
     bo_create_failures: AtomicU64,
 }
@@ -333,7 +334,7 @@ impl Device {
             ttm,
             vram,
             gtt,
-            bos: Mutex::new(HashMap::new()),
+            bos: Mutex::new(Registry::default()),
             bos_created: AtomicU64::new(0),
             bo_create_failures: AtomicU64::new(0),
         }))
@@ -505,14 +506,31 @@ impl Device {
 
     // --- BO registry ---------------------------------------------------------------------
 
-    pub(crate) fn register(&self, meta: Arc<BoMeta>) {
-        self.bos.lock().insert(meta.id, meta);
+    /// Records a new BO; O(1).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the registry cannot grow.
+    pub(crate) fn register(&self, meta: BoMeta) -> Result<AllocId> {
+        let id = {
+            let mut bos = self.bos.lock();
+            bos.reserve().map_err(|_| Error::OutOfMemory)?;
+            bos.insert(meta)
+        };
         self.bos_created.fetch_add(1, Ordering::Relaxed);
+        Ok(id)
     }
 
-    pub(crate) fn unregister(&self, id: u64) {
-        let gone = self.bos.lock().remove(&id);
+    /// Forgets a BO; O(1).
+    pub(crate) fn unregister(&self, reg: AllocId) {
+        let gone = self.bos.lock().remove(reg);
         drop(gone);
+    }
+
+    /// Records the domain bits a BO is pinned in (0: unpinned).
+    pub(crate) fn set_pinned_in(&self, reg: AllocId, domain_bits: u32) {
+        if let Some(meta) = self.bos.lock().get_mut(reg) {
+            meta.pinned_in = domain_bits;
+        }
     }
 
     pub(crate) fn note_create_failure(&self) {
@@ -525,8 +543,8 @@ impl Device {
         self.bos.lock().len()
     }
 
-    pub(crate) fn metas(&self) -> Vec<Arc<BoMeta>> {
-        self.bos.lock().values().cloned().collect()
+    pub(crate) fn metas(&self) -> Vec<BoMeta> {
+        self.bos.lock().iter().map(|(_, m)| m.clone()).collect()
     }
 
     /// Pinned and busy BOs in `domain`. Pinned BOs never move, so their domain is
@@ -535,7 +553,7 @@ impl Device {
     fn pinned_busy(&self, domain: Domains) -> (u64, u64) {
         let (mut pinned, mut busy) = (0, 0);
         for meta in self.metas() {
-            if meta.pinned_in.load(Ordering::Acquire) == domain.bits() {
+            if meta.pinned_in == domain.bits() {
                 pinned += 1;
                 continue;
             }

@@ -76,7 +76,9 @@
 //! ```
 //!
 //! # Costs
-//! Handle lookups are O(1) (hash map); mmap-offset lookups O(log n) in the file's
+//! Handle lookups are O(1) (hash map keyed by the handle, a multiplicative hash: the
+//! keys are our own counters); an object created in a file finds its handle there
+//! without a second table. mmap-offset lookups are O(log n) in the file's
 //! mapped objects. Creation and CPU access cost what the BO layer's do.
 //!
 //! # Synchronization
@@ -149,6 +151,9 @@ type IdMap<K, V> = HashMap<K, V, core::hash::BuildHasherDefault<IdHasher>>;
 /// Source of device-unique object ids (keys of the per-file import table).
 static NEXT_OBJECT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Source of process-unique file ids (so an object knows the file that created it).
+static NEXT_FILE_ID: AtomicU64 = AtomicU64::new(1);
+
 // ---------------------------------------------------------------------------------
 // Objects.
 
@@ -159,6 +164,9 @@ static NEXT_OBJECT_ID: AtomicU64 = AtomicU64::new(1);
 pub struct GemObject {
     /// Device-unique id.
     id: u64,
+    /// The file that created the object and the handle it got there: that file finds
+    /// the object's handle here instead of in its import table.
+    creator: (u64, u32),
     bo: PddgpuBo,
     /// The alignment asked for at creation, in bytes (at least a page).
     alignment: u64,
@@ -332,24 +340,47 @@ pub struct File {
 /// The tables of a file.
 ///
 /// # Invariants
-/// `handles` and `by_object` are inverse maps; `mmap` and `offsets` are inverse maps
-/// over objects that have a handle here; every handle is below `next_handle`.
+/// An object has at most one handle here. A handle `h` naming an object created by
+/// this file as `h` (its `creator`) has no `by_object` entry; every other handle has
+/// `by_object[object id] == h` (imports, and re-imports after the creator handle was
+/// closed), and `by_object` has no other entries. `mmap` and `offsets` are inverse
+/// maps over handles of this file; every handle is below `next_handle`.
 #[derive(Default)]
 struct FileInner {
+    /// This file's id (see [`GemObject`]'s `creator`).
+    id: u64,
     /// The next handle value to hand out (handles are never reused).
     next_handle: u32,
     handles: IdMap<u32, Arc<GemObject>>,
-    /// Object id → its handle here (one handle per object per file, as PRIME import).
+    /// Object id → its handle here, for objects not created here under that handle.
     by_object: IdMap<u64, u32>,
-    /// Fake mmap offset → object id, for objects `GEM_MMAP` was called on.
-    mmap: BTreeMap<u64, u64>,
-    /// Object id → fake mmap offset.
-    offsets: IdMap<u64, u64>,
+    /// Fake mmap offset → handle, for objects `GEM_MMAP` was called on.
+    mmap: BTreeMap<u64, u32>,
+    /// Handle → fake mmap offset.
+    offsets: IdMap<u32, u64>,
     /// The next fake mmap offset to hand out.
     next_offset: u64,
 }
 
 impl FileInner {
+    /// The handle the next installation gets, and the value after it.
+    fn next_handle(&self) -> Result<(Handle, u32)> {
+        let raw = self.next_handle.max(1);
+        let next = raw.checked_add(1).ok_or(Error::HandlesExhausted)?;
+        Ok((Handle::new(raw).ok_or(Error::HandlesExhausted)?, next))
+    }
+
+    /// The handle `obj` already has in this file, if any.
+    fn handle_of(&self, obj: &Arc<GemObject>) -> Option<u32> {
+        if obj.creator.0 == self.id {
+            let h = obj.creator.1;
+            if self.handles.get(&h).is_some_and(|o| Arc::ptr_eq(o, obj)) {
+                return Some(h);
+            }
+        }
+        self.by_object.get(&obj.id).copied()
+    }
+
     fn lookup(&self, handle: Handle) -> Result<Arc<GemObject>> {
         self.handles
             .get(&handle.get())
@@ -359,28 +390,33 @@ impl FileInner {
             })
     }
 
-    /// Installs a handle for `obj`, or returns the one it already has here.
-    fn install(&mut self, obj: Arc<GemObject>) -> Result<Handle> {
-        if let Some(&h) = self.by_object.get(&obj.id) {
+    /// Installs a handle for an object of another file (or re-imported here), or
+    /// returns the one it already has here.
+    fn import(&mut self, obj: Arc<GemObject>) -> Result<Handle> {
+        if let Some(h) = self.handle_of(&obj) {
             return Handle::new(h).ok_or(Error::HandlesExhausted);
         }
-        let raw = self.next_handle.max(1);
-        let next = raw.checked_add(1).ok_or(Error::HandlesExhausted)?;
-        let handle = Handle::new(raw).ok_or(Error::HandlesExhausted)?;
-        self.by_object.insert(obj.id, raw);
-        self.handles.insert(raw, obj);
+        let (handle, next) = self.next_handle()?;
+        self.by_object.insert(obj.id, handle.get());
+        self.handles.insert(handle.get(), obj);
         self.next_handle = next;
         Ok(handle)
     }
 
     /// Removes a handle; the caller drops the returned reference outside the lock.
     fn remove(&mut self, handle: Handle) -> Result<Arc<GemObject>> {
-        let obj = self.handles.remove(&handle.get()).ok_or(Error::NoEntry {
-            handle: handle.get(),
-        })?;
-        self.by_object.remove(&obj.id);
-        if let Some(offset) = self.offsets.remove(&obj.id) {
-            self.mmap.remove(&offset);
+        let h = handle.get();
+        let obj = self
+            .handles
+            .remove(&h)
+            .ok_or(Error::NoEntry { handle: h })?;
+        if obj.creator != (self.id, h) {
+            self.by_object.remove(&obj.id);
+        }
+        if !self.offsets.is_empty() {
+            if let Some(offset) = self.offsets.remove(&h) {
+                self.mmap.remove(&offset);
+            }
         }
         Ok(obj)
     }
@@ -407,6 +443,7 @@ impl File {
         Ok(Self {
             dev: Arc::clone(dev),
             inner: Mutex::new(FileInner {
+                id: NEXT_FILE_ID.fetch_add(1, Ordering::Relaxed),
                 next_handle: 1,
                 next_offset: MMAP_OFFSET_START,
                 ..FileInner::default()
@@ -481,16 +518,26 @@ impl File {
             priority: 0,
         };
         let bo = self.dev.bo_create(&param)?;
+        let mut inner = self.inner.lock();
+        let (handle, next) = match inner.next_handle() {
+            Ok(h) => h,
+            Err(e) => {
+                drop(inner);
+                // Outside the lock: this frees the BO.
+                drop(bo);
+                return Err(e);
+            }
+        };
         let obj = Arc::new(GemObject {
             id: NEXT_OBJECT_ID.fetch_add(1, Ordering::Relaxed),
+            creator: (inner.id, handle.get()),
             bo,
             alignment: req.alignment(),
             cpu: Mutex::new(CpuState::default()),
         });
-        let installed = self.inner.lock().install(Arc::clone(&obj));
-        // On error the last reference goes here, outside the lock, freeing the BO.
-        drop(obj);
-        installed
+        inner.handles.insert(handle.get(), obj);
+        inner.next_handle = next;
+        Ok(handle)
     }
 
     /// `GEM_CLOSE`: drops `handle` from this file (upstream `drm_gem_close_ioctl`). The
@@ -523,7 +570,7 @@ impl File {
                 crate::device::Error::PermissionDenied("BO created with NO_CPU_ACCESS").into(),
             );
         }
-        if let Some(&offset) = inner.offsets.get(&obj.id) {
+        if let Some(&offset) = inner.offsets.get(&handle.get()) {
             return Ok(offset);
         }
         let offset = inner.next_offset;
@@ -532,8 +579,8 @@ impl File {
             length: obj.size(),
         })?;
         inner.next_offset = next;
-        inner.mmap.insert(offset, obj.id);
-        inner.offsets.insert(obj.id, offset);
+        inner.mmap.insert(offset, handle.get());
+        inner.offsets.insert(handle.get(), offset);
         Ok(offset)
     }
 
@@ -648,11 +695,7 @@ impl File {
         let bad = Error::BadMmapRange { offset, length };
         let obj = {
             let inner = self.inner.lock();
-            let (&start, &id) = inner.mmap.range(..=offset).next_back().ok_or(bad)?;
-            let handle = *inner
-                .by_object
-                .get(&id)
-                .ok_or(Error::BadMmapRange { offset, length })?;
+            let (&start, &handle) = inner.mmap.range(..=offset).next_back().ok_or(bad)?;
             let obj = inner
                 .handles
                 .get(&handle)
@@ -690,7 +733,7 @@ impl File {
         if !Arc::ptr_eq(buf.obj.bo.device(), &self.dev) {
             return Err(Error::ForeignDevice);
         }
-        self.inner.lock().install(Arc::clone(&buf.obj))
+        self.inner.lock().import(Arc::clone(&buf.obj))
     }
 
     /// Verifies the file's tables: inverse maps agree, handles below the next value,
@@ -700,27 +743,37 @@ impl File {
     /// A description of the first violation.
     pub fn check(&self) -> core::result::Result<(), String> {
         let inner = self.inner.lock();
-        if inner.handles.len() != inner.by_object.len() {
-            return Err(format!(
-                "{} handles but {} objects",
-                inner.handles.len(),
-                inner.by_object.len()
-            ));
-        }
+        let mut imported = 0usize;
         for (&h, obj) in &inner.handles {
             if h == 0 || h >= inner.next_handle {
                 return Err(format!("handle {h} outside 1..{}", inner.next_handle));
             }
-            if inner.by_object.get(&obj.id) != Some(&h) {
-                return Err(format!("handle {h}: object {} maps elsewhere", obj.id));
+            if obj.creator == (inner.id, h) {
+                if inner.by_object.contains_key(&obj.id) {
+                    return Err(format!(
+                        "handle {h}: object {} created here also in the import table",
+                        obj.id
+                    ));
+                }
+            } else {
+                if inner.by_object.get(&obj.id) != Some(&h) {
+                    return Err(format!("handle {h}: object {} maps elsewhere", obj.id));
+                }
+                imported += 1;
             }
+        }
+        if imported != inner.by_object.len() {
+            return Err(format!(
+                "{imported} imported handles but {} import table entries",
+                inner.by_object.len()
+            ));
         }
         if inner.mmap.len() != inner.offsets.len() {
             return Err("mmap offset maps disagree".into());
         }
-        for (&offset, id) in &inner.mmap {
-            if inner.offsets.get(id) != Some(&offset) || !inner.by_object.contains_key(id) {
-                return Err(format!("mmap offset {offset:#x} of object {id} is stale"));
+        for (&offset, h) in &inner.mmap {
+            if inner.offsets.get(h) != Some(&offset) || !inner.handles.contains_key(h) {
+                return Err(format!("mmap offset {offset:#x} of handle {h} is stale"));
             }
             if offset % PAGE_SIZE != 0 || offset < MMAP_OFFSET_START {
                 return Err(format!("mmap offset {offset:#x} misplaced"));

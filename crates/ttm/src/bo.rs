@@ -1,7 +1,7 @@
 //! Buffer objects (upstream `struct ttm_buffer_object`) and their reservation.
 //!
-//! A [`BufferObject`] is shared across threads as `Arc<BufferObject>`. Its size,
-//! page alignment, priority and type never change. Everything else — the current
+//! A [`BufferObject`] is its owner's handle (share it as `Arc<BufferObject>` if
+//! needed). Its size, page alignment, priority and type never change. Everything else — the current
 //! resource, the TT, the pin count — sits behind the *reservation lock* (upstream's
 //! `dma_resv` lock): owners take it blocking with [`BufferObject::reserve`], eviction
 //! only ever try-locks. A [`ReservedBo`] guard is the proof of reservation; dropping it
@@ -17,7 +17,7 @@
 
 use core::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -80,7 +80,9 @@ pub(crate) struct BoCore {
     pub(crate) state: Mutex<BoState>,
     /// Set once when the last user handle went while the BO was busy or contended.
     pub(crate) deleted: AtomicBool,
-    pub(crate) fence: Arc<IdleFence>,
+    /// Created by the first [`BufferObject::set_busy`] or [`BufferObject::fence`]: a BO
+    /// that never had GPU work needs none (and is idle).
+    pub(crate) fence: OnceLock<Arc<IdleFence>>,
 }
 
 /// The simulated fence state of a BO: busy while GPU work is pending.
@@ -161,7 +163,7 @@ impl BoCore {
     }
 
     pub(crate) fn is_idle(&self) -> bool {
-        self.fence.is_idle()
+        self.fence.get().map_or(true, |f| f.is_idle())
     }
 
     /// Waits for the BO to become idle (`ttm_bo_wait_ctx`).
@@ -170,7 +172,14 @@ impl BoCore {
     /// [`Error::Busy`] if busy and `no_wait`, or still busy after the device's wait
     /// timeout.
     pub(crate) fn wait_idle(&self, no_wait: bool) -> Result<()> {
-        self.fence.wait(no_wait, self.dev.wait_timeout)
+        match self.fence.get() {
+            Some(f) => f.wait(no_wait, self.dev.wait_timeout),
+            None => Ok(()),
+        }
+    }
+
+    fn fence(&self) -> &Arc<IdleFence> {
+        self.fence.get_or_init(Arc::default)
     }
 
     /// Frees the backing store: TT pages back to the pool, resource back to its
@@ -202,11 +211,11 @@ impl Drop for BoCore {
     }
 }
 
-/// A buffer object; share it as `Arc<BufferObject>`.
+/// A buffer object: the owner's handle (wrap it in an `Arc` to share it).
 ///
-/// Dropping the last handle releases the BO (`ttm_bo_release`): an idle,
-/// uncontended BO frees its memory at once; otherwise it becomes deleted and is
-/// reclaimed later (see the module docs).
+/// Dropping it releases the BO (`ttm_bo_release`): an idle, uncontended BO frees its
+/// memory at once; otherwise it becomes deleted and is reclaimed later (see the module
+/// docs). [`BufferObject::downgrade`] gives a [`WeakBo`] that does not keep it alive.
 pub struct BufferObject {
     core: Arc<BoCore>,
 }
@@ -233,7 +242,7 @@ impl BufferObject {
                 driver_flags: AtomicU64::new(params.driver_flags),
                 state: Mutex::new(BoState::default()),
                 deleted: AtomicBool::new(false),
-                fence: Arc::new(IdleFence::default()),
+                fence: OnceLock::new(),
             }),
         })
     }
@@ -280,6 +289,14 @@ impl BufferObject {
         &self.core.dev
     }
 
+    /// A weak reference to this BO, for registries that must not keep it alive.
+    #[must_use]
+    pub fn downgrade(&self) -> WeakBo {
+        WeakBo {
+            core: Arc::downgrade(&self.core),
+        }
+    }
+
     /// Reserves the BO, blocking while another thread holds it (`ttm_bo_reserve`).
     ///
     /// # Locking
@@ -306,17 +323,19 @@ impl BufferObject {
     /// The BO's simulated fence state (keep it to signal after dropping the BO).
     #[must_use]
     pub fn fence(&self) -> Arc<IdleFence> {
-        Arc::clone(&self.core.fence)
+        Arc::clone(self.core.fence())
     }
 
     /// Marks the BO busy (GPU work pending), as adding an unsignalled fence would.
     pub fn set_busy(&self) {
-        self.core.fence.set_busy();
+        self.core.fence().set_busy();
     }
 
     /// Marks the BO idle and wakes waiters, as its last fence signalling would.
     pub fn signal_idle(&self) {
-        self.core.fence.signal();
+        if let Some(f) = self.core.fence.get() {
+            f.signal();
+        }
     }
 
     /// True unless [`BufferObject::set_busy`] is in effect.
@@ -347,6 +366,53 @@ impl Drop for BufferObject {
             }
         }
         core.dev.zombies.lock().push(Arc::clone(core));
+    }
+}
+
+/// A weak reference to a BO ([`BufferObject::downgrade`]): it keeps neither the BO
+/// nor its memory alive.
+#[derive(Debug, Clone)]
+pub struct WeakBo {
+    core: Weak<BoCore>,
+}
+
+impl WeakBo {
+    /// A temporary reference to the BO, `None` once it is gone. A BO whose owner
+    /// dropped it while it was busy (deleted, awaiting reclaim) is still reachable.
+    #[must_use]
+    pub fn upgrade(&self) -> Option<BoRef> {
+        self.core.upgrade().map(|core| BoRef { core })
+    }
+}
+
+/// A temporary reference to a BO obtained from a [`WeakBo`]: not an owner's handle,
+/// so dropping it never releases the BO.
+#[derive(Debug)]
+pub struct BoRef {
+    core: Arc<BoCore>,
+}
+
+impl BoRef {
+    /// Device-unique id.
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.core.id
+    }
+
+    /// True unless the BO is busy.
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.core.is_idle()
+    }
+
+    /// Reserves the BO if nobody holds it, as [`BufferObject::try_reserve`].
+    #[must_use]
+    pub fn try_reserve(&self) -> Option<ReservedBo<'_>> {
+        self.core.state.try_lock().map(|state| ReservedBo {
+            core: &self.core,
+            state,
+            bump: true,
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::bo::{BoCore, BoParams, BufferObject};
 use crate::error::{CheckError, Error, Result};
-use crate::lru::LruState;
+use crate::lru::{LruCursor, LruItem, LruState};
 use crate::manager::{BoInfo, ManagerSlot, ResourceManager};
 use crate::placement::{MemType, Place, Placement, NUM_MEM_TYPES};
 use crate::resource::Resource;
@@ -160,6 +160,29 @@ pub struct Device {
     pub(crate) lru: Mutex<LruState>,
     pub(crate) zombies: Mutex<Vec<Arc<BoCore>>>,
     next_bo_id: AtomicU64,
+}
+
+/// A walk over one memory type's LRU lists, priority 0 first, least recently used
+/// first (upstream `ttm_resource_cursor`). Each [`LruWalk::next`] takes the LRU lock
+/// only to fetch one entry; the walk's hitch keeps its place in between. Dropping the
+/// walk unlinks the hitch (it takes the LRU lock: never drop one while holding it).
+#[derive(Debug)]
+pub(crate) struct LruWalk<'a> {
+    dev: &'a Device,
+    cursor: LruCursor,
+}
+
+impl LruWalk<'_> {
+    /// The next entry, or `None` at the end of the lists.
+    pub(crate) fn next(&self) -> Option<LruItem> {
+        self.dev.lru.lock().next(&self.cursor)
+    }
+}
+
+impl Drop for LruWalk<'_> {
+    fn drop(&mut self) {
+        self.dev.lru.lock().cursor_fini(&self.cursor);
+    }
 }
 
 impl fmt::Debug for Device {
@@ -357,9 +380,9 @@ impl Device {
     /// [`PAGE_SIZE`](crate::PAGE_SIZE), or a priority above 3.
     ///
     /// [`validate`]: crate::ReservedBo::validate
-    pub fn create_bo(self: &Arc<Self>, params: BoParams) -> Result<Arc<BufferObject>> {
+    pub fn create_bo(self: &Arc<Self>, params: BoParams) -> Result<BufferObject> {
         let id = self.next_bo_id.fetch_add(1, Ordering::Relaxed);
-        BufferObject::new(Arc::clone(self), id, params).map(Arc::new)
+        BufferObject::new(Arc::clone(self), id, params)
     }
 
     /// Creates a BO and validates it into `placement` (`ttm_bo_init_validate`); the
@@ -372,7 +395,7 @@ impl Device {
         params: BoParams,
         placement: &Placement,
         ctx: &mut crate::OperationCtx,
-    ) -> Result<Arc<BufferObject>> {
+    ) -> Result<BufferObject> {
         let bo = self.create_bo(params)?;
         bo.reserve().validate(placement, ctx)?;
         Ok(bo)
@@ -412,6 +435,15 @@ impl Device {
 
     pub(crate) fn move_to_lru_tail(&self, res_id: u64, priority: u8, pinned: bool) {
         self.lru.lock().move_to_tail(res_id, priority, pinned);
+    }
+
+    /// Starts a walk over `mem_type`'s LRU lists (see [`LruWalk`]).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the walk's hitch cannot be allocated.
+    pub(crate) fn lru_walk(&self, mem_type: MemType) -> Result<LruWalk<'_>> {
+        let cursor = self.lru.lock().cursor_init(mem_type)?;
+        Ok(LruWalk { dev: self, cursor })
     }
 
     /// Writes the upstream `ttm_resource_manager_debug` dump of `mem_type`:

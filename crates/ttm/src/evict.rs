@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use crate::bo::{BoCore, ReservedBo};
 use crate::device::Device;
+use crate::device::LruWalk;
 use crate::error::{Error, Result};
-use crate::lru::LruCursor;
 use crate::manager::ManagerSlot;
 use crate::placement::{MemType, Place};
 use crate::resource::Resource;
@@ -57,11 +57,10 @@ impl ReservedBo<'_> {
         ctx: &mut OperationCtx,
     ) -> Result<Resource> {
         let dev = Arc::clone(&self.core.dev);
-        let mut cursor = LruCursor::default();
+        let walk = dev.lru_walk(slot.mem_type)?;
         loop {
-            // The LRU guard is a temporary: released before anything else happens.
-            let next = dev.lru.lock().next(slot.mem_type, &mut cursor);
-            let Some(item) = next else {
+            // The LRU lock is taken only inside `next`: released before anything else.
+            let Some(item) = walk.next() else {
                 return Err(Error::Busy);
             };
             let Some(victim) = item.bo.upgrade() else {
@@ -175,9 +174,9 @@ impl Device {
         // A resource that could not be processed (its BO is being dropped, or it is
         // held outside its BO by a caller of `mem_space`) is passed over, so the loop
         // always ends; evicted resources leave this LRU.
-        let mut cursor = LruCursor::default();
+        let walk = self.lru_walk(mem_type)?;
         loop {
-            match self.evict_first(mem_type, &mut cursor, &mut ctx) {
+            match self.evict_first(&walk, &mut ctx) {
                 Ok(()) => {}
                 Err(Error::NotFound) => return Ok(()),
                 Err(e) => return Err(e),
@@ -185,16 +184,10 @@ impl Device {
         }
     }
 
-    /// Evicts the least recently used BO of `mem_type` after `cursor`
+    /// Evicts the least recently used BO of the walk's memory type after its position
     /// (`ttm_bo_evict_first`).
-    fn evict_first(
-        &self,
-        mem_type: MemType,
-        cursor: &mut LruCursor,
-        ctx: &mut OperationCtx,
-    ) -> Result<()> {
-        let next = self.lru.lock().next(mem_type, cursor);
-        let item = next.ok_or(Error::NotFound)?;
+    fn evict_first(&self, walk: &LruWalk<'_>, ctx: &mut OperationCtx) -> Result<()> {
+        let item = walk.next().ok_or(Error::NotFound)?;
         let Some(core) = item.bo.upgrade() else {
             return Ok(());
         };

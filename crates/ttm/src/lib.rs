@@ -121,6 +121,7 @@ mod bo;
 mod device;
 mod error;
 mod evict;
+mod inline_vec;
 mod lru;
 mod manager;
 mod placement;
@@ -132,7 +133,7 @@ mod tests;
 mod tt;
 mod validate;
 
-pub use bo::{BoParams, BufferObject, IdleFence, ReservedBo};
+pub use bo::{BoParams, BoRef, BufferObject, IdleFence, ReservedBo, WeakBo};
 pub use device::{
     default_eviction_valuable, AllocationFlags, Device, DeviceConfig, DeviceFuncs, MoveArgs,
     MoveError,

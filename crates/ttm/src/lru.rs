@@ -2,16 +2,24 @@
 //!
 //! Every live resource sits on exactly one list: its manager's list for the BO's
 //! priority, or the device-wide unevictable list while its BO is pinned. Lists are
-//! ordered by a device-wide sequence number, least recently used first; moving a
-//! resource to the tail gives it a fresh, larger number. An eviction walk remembers
-//! the (priority, sequence) it reached, so it survives dropping the lock between
-//! victims — the role of upstream's LRU "hitch" cursor — and sees a bumped resource
-//! again at its new position, as upstream does.
+//! doubly linked through a slab of nodes (upstream's `list_head` in `ttm_resource`),
+//! least recently used at the head; moving a resource to the tail relinks it in O(1)
+//! without touching the allocator.
+//!
+//! An eviction walk keeps its place with a *hitch*: a node of its own linked into the
+//! list right after the entry it returned last (upstream's `ttm_resource_cursor`
+//! hitch). The walk survives dropping the lock between victims, and a resource bumped
+//! to the tail while the walk is past it is seen again at its new position, as
+//! upstream. Walks on other lists skip foreign hitches.
 //!
 //! Usage (bytes per memory type) is kept here too, so counters and lists change
 //! under one lock (STYLE anti-pattern 12).
+//!
+//! # Costs
+//! Charging, uncharging and bumping a resource are O(1) with no allocation once the
+//! slab has grown to the number of live resources; a walk step is O(1) plus the
+//! foreign hitches it skips.
 
-use std::collections::BTreeMap;
 use std::sync::Weak;
 
 use crate::bo::BoCore;
@@ -20,94 +28,19 @@ use crate::placement::{MemType, MAX_BO_PRIORITY, NUM_MEM_TYPES};
 
 const N_PRIO: usize = MAX_BO_PRIORITY as usize;
 
-/// Which list a resource is on.
+/// The "no node" link.
+const NIL: u32 = u32::MAX;
+
+/// A slab index as a `Vec` index (u32 always fits in usize on supported targets).
+fn ix(i: u32) -> usize {
+    i as usize
+}
+
+/// Which list a node is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ListKey {
     Lru { mem_type: MemType, priority: u8 },
     Unevictable,
-}
-
-/// Where a resource is and what it is charged.
-#[derive(Debug, Clone, Copy)]
-struct Pos {
-    mem_type: MemType,
-    list: ListKey,
-    seq: u64,
-    size: u64,
-}
-
-/// Positions of live resources, indexed by resource id.
-///
-/// A slab: the id is `generation << 32 | index`, so ids of freed slots are never
-/// handed out again while lookups stay a bounds check away (no hashing).
-///
-/// # Invariants
-/// `free` lists exactly the indices whose `pos` is `None`; `len` counts the others.
-#[derive(Debug, Default)]
-struct PosTable {
-    slots: Vec<(u32, Option<Pos>)>,
-    free: Vec<u32>,
-    len: usize,
-}
-
-impl PosTable {
-    fn split(id: u64) -> (u32, usize) {
-        // The high half is the generation, the low half the index.
-        ((id >> 32) as u32, (id & u64::from(u32::MAX)) as usize)
-    }
-
-    fn insert(&mut self, pos: Pos) -> Result<u64> {
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                let i = u32::try_from(self.slots.len()).map_err(|_| Error::OutOfMemory)?;
-                self.slots.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-                self.slots.push((0, None));
-                i
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        slot.0 = slot.0.wrapping_add(1);
-        slot.1 = Some(pos);
-        self.len += 1;
-        Ok((u64::from(slot.0) << 32) | u64::from(index))
-    }
-
-    fn get(&self, id: u64) -> Option<&Pos> {
-        let (generation, index) = Self::split(id);
-        match self.slots.get(index) {
-            Some((g, Some(pos))) if *g == generation => Some(pos),
-            _ => None,
-        }
-    }
-
-    fn get_mut(&mut self, id: u64) -> Option<&mut Pos> {
-        let (generation, index) = Self::split(id);
-        match self.slots.get_mut(index) {
-            Some((g, Some(pos))) if *g == generation => Some(pos),
-            _ => None,
-        }
-    }
-
-    fn remove(&mut self, id: u64) -> Option<Pos> {
-        let (generation, index) = Self::split(id);
-        match self.slots.get_mut(index) {
-            Some((g, pos @ Some(_))) if *g == generation => {
-                let pos = pos.take();
-                self.free.push(index as u32);
-                self.len -= 1;
-                pos
-            }
-            _ => None,
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (u64, &Pos)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (g, pos))| pos.as_ref().map(|p| ((u64::from(*g) << 32) | i as u64, p)))
-    }
 }
 
 /// One LRU entry: the resource id and a weak link to its BO (upstream `res->bo`).
@@ -118,46 +51,162 @@ pub(crate) struct LruItem {
     pub(crate) bo: Weak<BoCore>,
 }
 
-/// A walk position: the last (priority, sequence) returned.
-#[derive(Debug, Clone, Copy, Default)]
+/// What a slab slot holds.
+#[derive(Debug)]
+enum NodeKind {
+    /// Unused; the slot index is on the free list.
+    Vacant,
+    /// A live resource, charged `size` bytes to `mem_type`, linked on `list`.
+    Resource {
+        mem_type: MemType,
+        list: ListKey,
+        size: u64,
+        item: LruItem,
+    },
+    /// A walk's cursor, linked on `list` once the walk returned an entry.
+    Hitch { list: Option<ListKey> },
+}
+
+/// A slab slot: the generation (so ids of freed slots never match again) and the
+/// links of the list the node is on (`NIL` when unlinked).
+#[derive(Debug)]
+struct Node {
+    generation: u32,
+    prev: u32,
+    next: u32,
+    kind: NodeKind,
+}
+
+/// Head and tail of one list (`NIL` when empty).
+#[derive(Debug, Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+impl Default for List {
+    fn default() -> List {
+        List {
+            head: NIL,
+            tail: NIL,
+        }
+    }
+}
+
+/// A walk position over one memory type's lists (priority 0 → 3, least recently used
+/// first). Created by [`LruState::cursor_init`], released by
+/// [`LruState::cursor_fini`]; [`LruWalk`](crate::device::LruWalk) does both.
+#[derive(Debug)]
 pub(crate) struct LruCursor {
-    at: Option<(u8, u64)>,
+    mem_type: MemType,
+    /// The hitch node's id.
+    hitch: u64,
 }
 
 /// The state behind the device LRU lock.
 ///
 /// # Invariants
-/// `pos` has one entry per live resource; each entry's `seq` keys that resource in
-/// exactly the list named by `list`; `usage[t]` = Σ `size` over entries of type `t`
-/// + `reserved[t]`.
+/// Every `Resource` node is linked on exactly the list its `list` names, and every
+/// hitch with `list: Some(_)` on that list; `prev`/`next` links agree and each list's
+/// `head`/`tail` end them. `free` lists exactly the `Vacant` slots. `count[t]` is the
+/// number of resource nodes of type `t`, and `usage[t]` = Σ their `size` +
+/// `reserved[t]`.
 #[derive(Debug)]
 pub(crate) struct LruState {
-    next_seq: u64,
     usage: [u64; NUM_MEM_TYPES],
     reserved: [u64; NUM_MEM_TYPES],
-    lists: [[BTreeMap<u64, LruItem>; N_PRIO]; NUM_MEM_TYPES],
-    unevictable: BTreeMap<u64, LruItem>,
-    pos: PosTable,
+    count: [usize; NUM_MEM_TYPES],
+    lists: [[List; N_PRIO]; NUM_MEM_TYPES],
+    unevictable: List,
+    nodes: Vec<Node>,
+    free: Vec<u32>,
 }
 
 impl LruState {
     pub(crate) fn new() -> LruState {
         LruState {
-            next_seq: 0,
             usage: [0; NUM_MEM_TYPES],
             reserved: [0; NUM_MEM_TYPES],
+            count: [0; NUM_MEM_TYPES],
             lists: Default::default(),
-            unevictable: BTreeMap::new(),
-            pos: PosTable::default(),
+            unevictable: List::default(),
+            nodes: Vec::new(),
+            free: Vec::new(),
         }
     }
 
-    fn list_mut(&mut self, key: ListKey) -> &mut BTreeMap<u64, LruItem> {
+    // --- slab ----------------------------------------------------------------------
+
+    fn split(id: u64) -> (u32, u32) {
+        // The high half is the generation, the low half the index.
+        ((id >> 32) as u32, (id & u64::from(u32::MAX)) as u32)
+    }
+
+    /// Takes a slot for `kind`, unlinked; returns its id. Grows the slab fallibly.
+    fn alloc_node(&mut self, kind: NodeKind) -> Result<u64> {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(self.nodes.len())
+                    .ok()
+                    .filter(|&i| i != NIL)
+                    .ok_or(Error::OutOfMemory)?;
+                self.nodes.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+                // Room for every slot on the free list, so freeing never allocates.
+                self.free
+                    .try_reserve(self.nodes.len() + 1 - self.free.len())
+                    .map_err(|_| Error::OutOfMemory)?;
+                self.nodes.push(Node {
+                    generation: 0,
+                    prev: NIL,
+                    next: NIL,
+                    kind: NodeKind::Vacant,
+                });
+                i
+            }
+        };
+        let node = &mut self.nodes[ix(index)];
+        node.generation = node.generation.wrapping_add(1);
+        node.prev = NIL;
+        node.next = NIL;
+        node.kind = kind;
+        Ok((u64::from(node.generation) << 32) | u64::from(index))
+    }
+
+    /// Frees an unlinked slot.
+    fn free_node(&mut self, index: u32) {
+        self.nodes[ix(index)].kind = NodeKind::Vacant;
+        self.free.push(index);
+    }
+
+    /// The slot index of a live id (resource or hitch), `None` for stale ids.
+    fn lookup(&self, id: u64) -> Option<u32> {
+        let (generation, index) = Self::split(id);
+        match self.nodes.get(ix(index)) {
+            Some(n) if n.generation == generation && !matches!(n.kind, NodeKind::Vacant) => {
+                Some(index)
+            }
+            _ => None,
+        }
+    }
+
+    // --- lists ---------------------------------------------------------------------
+
+    fn list_mut(&mut self, key: ListKey) -> &mut List {
         match key {
             ListKey::Lru { mem_type, priority } => {
                 &mut self.lists[mem_type.index()][usize::from(priority)]
             }
             ListKey::Unevictable => &mut self.unevictable,
+        }
+    }
+
+    fn list(&self, key: ListKey) -> List {
+        match key {
+            ListKey::Lru { mem_type, priority } => {
+                self.lists[mem_type.index()][usize::from(priority)]
+            }
+            ListKey::Unevictable => self.unevictable,
         }
     }
 
@@ -172,15 +221,66 @@ impl LruState {
         }
     }
 
-    fn bump_seq(&mut self) -> u64 {
-        self.next_seq += 1;
-        self.next_seq
+    /// Unlinks node `i` from `key`'s list.
+    fn unlink(&mut self, key: ListKey, i: u32) {
+        let (prev, next) = {
+            let n = &mut self.nodes[ix(i)];
+            let links = (n.prev, n.next);
+            n.prev = NIL;
+            n.next = NIL;
+            links
+        };
+        if prev == NIL {
+            self.list_mut(key).head = next;
+        } else {
+            self.nodes[ix(prev)].next = next;
+        }
+        if next == NIL {
+            self.list_mut(key).tail = prev;
+        } else {
+            self.nodes[ix(next)].prev = prev;
+        }
     }
+
+    /// Links the unlinked node `i` at the tail of `key`'s list.
+    fn link_tail(&mut self, key: ListKey, i: u32) {
+        let tail = self.list(key).tail;
+        {
+            let n = &mut self.nodes[ix(i)];
+            n.prev = tail;
+            n.next = NIL;
+        }
+        if tail == NIL {
+            self.list_mut(key).head = i;
+        } else {
+            self.nodes[ix(tail)].next = i;
+        }
+        self.list_mut(key).tail = i;
+    }
+
+    /// Links the unlinked node `i` right after node `at` of `key`'s list.
+    fn link_after(&mut self, key: ListKey, at: u32, i: u32) {
+        let next = self.nodes[ix(at)].next;
+        {
+            let n = &mut self.nodes[ix(i)];
+            n.prev = at;
+            n.next = next;
+        }
+        self.nodes[ix(at)].next = i;
+        if next == NIL {
+            self.list_mut(key).tail = i;
+        } else {
+            self.nodes[ix(next)].prev = i;
+        }
+    }
+
+    // --- resources -----------------------------------------------------------------
 
     /// `ttm_resource_init`: a new resource id, charged and at the tail of its list.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the usage would overflow.
+    /// [`Error::InvalidArgument`] if the usage would overflow; [`Error::OutOfMemory`]
+    /// if the slab cannot grow. Nothing changes on error.
     pub(crate) fn init(
         &mut self,
         bo: Weak<BoCore>,
@@ -193,43 +293,66 @@ impl LruState {
         let usage = self.usage[mem_type.index()]
             .checked_add(size)
             .ok_or(Error::InvalidArgument)?;
-        let seq = self.bump_seq();
         let list = Self::key_for(mem_type, priority, pinned);
-        let res_id = self.pos.insert(Pos {
+        let res_id = self.alloc_node(NodeKind::Resource {
             mem_type,
             list,
-            seq,
             size,
+            item: LruItem {
+                res_id: 0,
+                bo_id,
+                bo,
+            },
         })?;
+        let (_, index) = Self::split(res_id);
+        if let NodeKind::Resource { item, .. } = &mut self.nodes[ix(index)].kind {
+            item.res_id = res_id;
+        }
+        self.link_tail(list, index);
         self.usage[mem_type.index()] = usage;
-        self.list_mut(list)
-            .insert(seq, LruItem { res_id, bo_id, bo });
+        self.count[mem_type.index()] += 1;
         Ok(res_id)
     }
 
     /// `ttm_resource_fini`: off its list, uncharged. Unknown ids are ignored.
     pub(crate) fn fini(&mut self, res_id: u64) {
-        if let Some(pos) = self.pos.remove(res_id) {
-            self.list_mut(pos.list).remove(&pos.seq);
-            let u = &mut self.usage[pos.mem_type.index()];
-            *u = u.saturating_sub(pos.size);
-        }
+        let Some(index) = self.lookup(res_id) else {
+            return;
+        };
+        let NodeKind::Resource {
+            mem_type,
+            list,
+            size,
+            ..
+        } = self.nodes[ix(index)].kind
+        else {
+            return;
+        };
+        self.unlink(list, index);
+        let u = &mut self.usage[mem_type.index()];
+        *u = u.saturating_sub(size);
+        self.count[mem_type.index()] -= 1;
+        self.free_node(index);
     }
 
     /// `ttm_resource_move_to_lru_tail`: most recently used on the list its BO's
-    /// state selects.
+    /// state selects. O(1); a resource already last on that list stays put.
     pub(crate) fn move_to_tail(&mut self, res_id: u64, priority: u8, pinned: bool) {
-        let Some(pos) = self.pos.get(res_id).copied() else {
+        let Some(index) = self.lookup(res_id) else {
             return;
         };
-        let Some(item) = self.list_mut(pos.list).remove(&pos.seq) else {
+        let node = &self.nodes[ix(index)];
+        let NodeKind::Resource { mem_type, list, .. } = node.kind else {
             return;
         };
-        let seq = self.bump_seq();
-        let list = Self::key_for(pos.mem_type, priority, pinned);
-        self.list_mut(list).insert(seq, item);
-        if let Some(p) = self.pos.get_mut(res_id) {
-            *p = Pos { list, seq, ..pos };
+        let key = Self::key_for(mem_type, priority, pinned);
+        if key == list && node.next == NIL {
+            return;
+        }
+        self.unlink(list, index);
+        self.link_tail(key, index);
+        if let NodeKind::Resource { list, .. } = &mut self.nodes[ix(index)].kind {
+            *list = key;
         }
     }
 
@@ -257,96 +380,232 @@ impl LruState {
         Ok(())
     }
 
-    /// Number of live resources of `mem_type`, pinned ones included.
+    /// Number of live resources of `mem_type`, pinned ones included. O(1).
     pub(crate) fn n_resources(&self, mem_type: MemType) -> usize {
-        self.pos
-            .iter()
-            .filter(|(_, p)| p.mem_type == mem_type)
-            .count()
+        self.count[mem_type.index()]
     }
 
-    /// The next entry of `mem_type`'s lists after `cursor`: priority 0 → 3, each
-    /// list least recently used first. Advances the cursor.
-    pub(crate) fn next(&self, mem_type: MemType, cursor: &mut LruCursor) -> Option<LruItem> {
-        let (start_prio, after) = match cursor.at {
-            Some((p, s)) => (p, Some(s)),
-            None => (0, None),
+    // --- walks ---------------------------------------------------------------------
+
+    /// Starts a walk over `mem_type`'s lists: allocates its hitch (unlinked until the
+    /// first entry is returned).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] if the slab cannot grow.
+    pub(crate) fn cursor_init(&mut self, mem_type: MemType) -> Result<LruCursor> {
+        let hitch = self.alloc_node(NodeKind::Hitch { list: None })?;
+        Ok(LruCursor { mem_type, hitch })
+    }
+
+    /// Ends a walk: unlinks and frees its hitch.
+    pub(crate) fn cursor_fini(&mut self, cursor: &LruCursor) {
+        let Some(h) = self.lookup(cursor.hitch) else {
+            return;
         };
-        for prio in start_prio..MAX_BO_PRIORITY {
-            let list = &self.lists[mem_type.index()][usize::from(prio)];
-            let found = match after {
-                Some(s) if prio == start_prio => list.range(s + 1..).next(),
-                _ => list.iter().next(),
-            };
-            if let Some((&seq, item)) = found {
-                cursor.at = Some((prio, seq));
-                return Some(item.clone());
+        if let NodeKind::Hitch { list } = self.nodes[ix(h)].kind {
+            if let Some(key) = list {
+                self.unlink(key, h);
             }
+            self.free_node(h);
         }
-        None
+    }
+
+    /// The next entry of the walk: priority 0 → 3, each list least recently used
+    /// first, continuing after the entry returned last (the hitch). Moves the hitch
+    /// after the returned entry. At the end the hitch stays where it is, so entries
+    /// added later behind it are still found by another call.
+    pub(crate) fn next(&mut self, cursor: &LruCursor) -> Option<LruItem> {
+        let h = self.lookup(cursor.hitch)?;
+        let NodeKind::Hitch { list: hitched } = self.nodes[ix(h)].kind else {
+            return None;
+        };
+        let mt = cursor.mem_type;
+        let (mut prio, mut at) = match hitched {
+            Some(ListKey::Lru { priority, .. }) => (usize::from(priority), self.nodes[ix(h)].next),
+            _ => (0, self.lists[mt.index()][0].head),
+        };
+        loop {
+            while at != NIL {
+                if let NodeKind::Resource { item, .. } = &self.nodes[ix(at)].kind {
+                    let item = item.clone();
+                    let key = ListKey::Lru {
+                        mem_type: mt,
+                        // `prio` < N_PRIO = MAX_BO_PRIORITY, a u8.
+                        priority: prio as u8,
+                    };
+                    if let Some(old) = hitched {
+                        self.unlink(old, h);
+                    }
+                    self.link_after(key, at, h);
+                    self.nodes[ix(h)].kind = NodeKind::Hitch { list: Some(key) };
+                    return Some(item);
+                }
+                // Another walk's hitch.
+                at = self.nodes[ix(at)].next;
+            }
+            prio += 1;
+            if prio == N_PRIO {
+                return None;
+            }
+            at = self.lists[mt.index()][prio].head;
+        }
+    }
+
+    // --- queries and checks --------------------------------------------------------
+
+    /// The BO ids on `key`'s list, head first (hitches skipped).
+    fn list_bo_ids(&self, key: ListKey, out: &mut Vec<u64>) {
+        let mut at = self.list(key).head;
+        while at != NIL {
+            let n = &self.nodes[ix(at)];
+            if let NodeKind::Resource { item, .. } = &n.kind {
+                out.push(item.bo_id);
+            }
+            at = n.next;
+        }
     }
 
     /// The BO ids of `mem_type`'s lists in walk order (tests and dumps).
     pub(crate) fn order(&self, mem_type: MemType) -> Vec<u64> {
-        self.lists[mem_type.index()]
-            .iter()
-            .flat_map(|l| l.values().map(|i| i.bo_id))
-            .collect()
+        let mut out = Vec::new();
+        for priority in 0..MAX_BO_PRIORITY {
+            self.list_bo_ids(ListKey::Lru { mem_type, priority }, &mut out);
+        }
+        out
     }
 
     /// The BO ids on the unevictable list, oldest first.
     pub(crate) fn unevictable_order(&self) -> Vec<u64> {
-        self.unevictable.values().map(|i| i.bo_id).collect()
+        let mut out = Vec::new();
+        self.list_bo_ids(ListKey::Unevictable, &mut out);
+        out
+    }
+
+    /// Walks `key`'s list checking links and membership; returns its resource nodes.
+    fn check_list(
+        &self,
+        key: ListKey,
+        usage: &mut [u64; NUM_MEM_TYPES],
+        count: &mut [usize; NUM_MEM_TYPES],
+    ) -> core::result::Result<usize, CheckError> {
+        let list = self.list(key);
+        let mut prev = NIL;
+        let mut at = list.head;
+        let mut steps = 0usize;
+        let mut resources = 0usize;
+        while at != NIL {
+            steps += 1;
+            let n = self
+                .nodes
+                .get(ix(at))
+                .filter(|_| steps <= self.nodes.len())
+                .ok_or_else(|| CheckError(format!("{key:?} list: bad link or cycle at {at}")))?;
+            if n.prev != prev {
+                return Err(CheckError(format!(
+                    "{key:?} list: node {at} links back to {} instead of {prev}",
+                    n.prev
+                )));
+            }
+            match &n.kind {
+                NodeKind::Resource {
+                    mem_type,
+                    list,
+                    size,
+                    item,
+                } => {
+                    if *list != key {
+                        return Err(CheckError(format!(
+                            "resource {} on the {key:?} list but recorded on {list:?}",
+                            item.res_id
+                        )));
+                    }
+                    if let ListKey::Lru { mem_type: lt, .. } = key {
+                        if lt != *mem_type {
+                            return Err(CheckError(format!(
+                                "resource {} of {mem_type:?} on the {lt:?} LRU",
+                                item.res_id
+                            )));
+                        }
+                    }
+                    if item.res_id & u64::from(u32::MAX) != u64::from(at)
+                        || item.res_id >> 32 != u64::from(n.generation)
+                    {
+                        return Err(CheckError(format!(
+                            "resource {} stored in slot {at}",
+                            item.res_id
+                        )));
+                    }
+                    let u = &mut usage[mem_type.index()];
+                    *u = u
+                        .checked_add(*size)
+                        .ok_or_else(|| CheckError("usage overflows".into()))?;
+                    count[mem_type.index()] += 1;
+                    resources += 1;
+                }
+                NodeKind::Hitch { list } => {
+                    if *list != Some(key) {
+                        return Err(CheckError(format!(
+                            "walk hitch {at} on the {key:?} list but recorded on {list:?}"
+                        )));
+                    }
+                }
+                NodeKind::Vacant => {
+                    return Err(CheckError(format!("{key:?} list: vacant slot {at} linked")));
+                }
+            }
+            prev = at;
+            at = n.next;
+        }
+        if list.tail != prev {
+            return Err(CheckError(format!(
+                "{key:?} list ends at {prev} but its tail is {}",
+                list.tail
+            )));
+        }
+        Ok(resources)
     }
 
     /// Re-derives the invariants documented on the type.
     pub(crate) fn check(&self) -> core::result::Result<(), CheckError> {
         let mut usage = self.reserved;
+        let mut count = [0usize; NUM_MEM_TYPES];
         let mut listed = 0usize;
-        for (res_id, pos) in self.pos.iter() {
-            let list = match pos.list {
-                ListKey::Lru { mem_type, priority } => {
-                    if mem_type != pos.mem_type {
-                        return Err(CheckError(format!(
-                            "resource {res_id} of {:?} on the {mem_type:?} LRU",
-                            pos.mem_type
-                        )));
-                    }
-                    &self.lists[mem_type.index()][usize::from(priority)]
-                }
-                ListKey::Unevictable => &self.unevictable,
-            };
-            match list.get(&pos.seq) {
-                Some(item) if item.res_id == res_id => {}
-                _ => {
-                    return Err(CheckError(format!(
-                        "resource {res_id} not at sequence {} of its list",
-                        pos.seq
-                    )))
-                }
+        for mem_type in MemType::all() {
+            for priority in 0..MAX_BO_PRIORITY {
+                let key = ListKey::Lru { mem_type, priority };
+                listed += self.check_list(key, &mut usage, &mut count)?;
             }
-            let u = &mut usage[pos.mem_type.index()];
-            *u = u
-                .checked_add(pos.size)
-                .ok_or_else(|| CheckError("usage overflows".into()))?;
         }
-        for t in &self.lists {
-            listed += t.iter().map(BTreeMap::len).sum::<usize>();
-        }
-        listed += self.unevictable.len();
-        let used = self.pos.slots.iter().filter(|(_, p)| p.is_some()).count();
-        if used != self.pos.len || self.pos.len + self.pos.free.len() != self.pos.slots.len() {
+        listed += self.check_list(ListKey::Unevictable, &mut usage, &mut count)?;
+        let resources = self
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Resource { .. }))
+            .count();
+        if listed != resources {
             return Err(CheckError(format!(
-                "resource table: {used} used, count {}, {} free of {} slots",
-                self.pos.len,
-                self.pos.free.len(),
-                self.pos.slots.len()
+                "{listed} LRU entries for {resources} live resources"
             )));
         }
-        if listed != self.pos.len {
+        let vacant = self
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Vacant))
+            .count();
+        let free_ok = self.free.iter().all(
+            |&i| matches!(self.nodes.get(ix(i)), Some(n) if matches!(n.kind, NodeKind::Vacant)),
+        );
+        if vacant != self.free.len() || !free_ok {
             return Err(CheckError(format!(
-                "{listed} LRU entries for {} live resources",
-                self.pos.len
+                "resource table: {vacant} vacant slots, {} on the free list of {} slots",
+                self.free.len(),
+                self.nodes.len()
+            )));
+        }
+        if count != self.count {
+            return Err(CheckError(format!(
+                "resource counts {:?} but the lists hold {count:?}",
+                self.count
             )));
         }
         if usage != self.usage {

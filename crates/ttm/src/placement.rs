@@ -7,6 +7,7 @@
 use core::fmt;
 
 use crate::error::{Error, Result};
+use crate::inline_vec::InlineVec;
 
 /// Number of memory types a device can have (`TTM_NUM_MEM_TYPES`): 0..=8.
 pub const NUM_MEM_TYPES: usize = 9;
@@ -36,6 +37,7 @@ impl MemType {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if `index >= NUM_MEM_TYPES`.
+    #[inline]
     pub const fn new(index: u32) -> Result<MemType> {
         if index < NUM_MEM_TYPES as u32 {
             // The bound above makes the narrowing exact.
@@ -46,6 +48,7 @@ impl MemType {
     }
 
     /// The numeric index (`place->mem_type`).
+    #[inline]
     #[must_use]
     pub const fn index(self) -> usize {
         self.0 as usize
@@ -114,6 +117,7 @@ pub struct Place {
 
 impl Place {
     /// A place covering the whole of `mem_type` with no flags.
+    #[inline]
     #[must_use]
     pub const fn new(mem_type: MemType) -> Place {
         Place {
@@ -125,6 +129,7 @@ impl Place {
     }
 
     /// This place with `flags` added.
+    #[inline]
     #[must_use]
     pub const fn with_flags(mut self, flags: PlaceFlags) -> Place {
         self.flags = self.flags.union(flags);
@@ -132,6 +137,7 @@ impl Place {
     }
 
     /// This place restricted to pages `[fpfn, lpfn)`.
+    #[inline]
     #[must_use]
     pub const fn with_range(mut self, fpfn: u32, lpfn: u32) -> Place {
         self.fpfn = fpfn;
@@ -143,41 +149,91 @@ impl Place {
 /// An ordered list of places, most preferred first (`struct ttm_placement`).
 ///
 /// An empty placement asks validation to drop the BO's backing store.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Up to [`Placement::INLINE_PLACES`] places are stored inline (no allocation: a
+/// placement is built for every BO creation and validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
-    places: Vec<Place>,
+    places: InlineVec<Place, { Placement::INLINE_PLACES }>,
+}
+
+impl Default for Placement {
+    fn default() -> Placement {
+        Placement::empty()
+    }
 }
 
 impl Placement {
-    /// A placement trying `places` in order.
-    #[must_use]
-    pub fn new(places: Vec<Place>) -> Placement {
-        Placement { places }
-    }
+    /// Places stored without a heap allocation (amdgpu's BOs carry at most three:
+    /// VRAM, GTT, CPU).
+    pub const INLINE_PLACES: usize = 4;
 
-    /// A placement with the single whole-domain place `mem_type`.
+    /// A placement without places (purges the BO when validated).
+    #[inline]
     #[must_use]
-    pub fn single(mem_type: MemType) -> Placement {
+    pub const fn empty() -> Placement {
         Placement {
-            places: vec![Place::new(mem_type)],
+            places: InlineVec::new(Place::new(MemType::SYSTEM)),
         }
     }
 
-    /// The places in priority order.
+    /// A placement trying `places` in order.
+    #[inline]
     #[must_use]
-    pub fn places(&self) -> &[Place] {
-        &self.places
+    pub fn new(places: Vec<Place>) -> Placement {
+        Placement::from_places(&places)
     }
 
-    /// True if there is no place at all.
+    /// A placement trying `places` in order, copied.
+    #[inline]
+    #[must_use]
+    pub fn from_places(places: &[Place]) -> Placement {
+        let mut p = Placement::empty();
+        for &place in places {
+            p.push(place);
+        }
+        p
+    }
+
+    /// A placement with the single whole-domain place `mem_type`.
+    #[inline]
+    #[must_use]
+    pub fn single(mem_type: MemType) -> Placement {
+        let mut p = Placement::empty();
+        p.push(Place::new(mem_type));
+        p
+    }
+
+    /// Appends `place` as the least preferred one.
+    #[inline]
+    pub fn push(&mut self, place: Place) {
+        self.places.push(place);
+    }
+
+    /// The places, most preferred first.
+    #[inline]
+    #[must_use]
+    pub fn places(&self) -> &[Place] {
+        self.places.as_slice()
+    }
+
+    /// The places, mutably (to narrow a placement derived from another).
+    #[inline]
+    #[must_use]
+    pub fn places_mut(&mut self) -> &mut [Place] {
+        self.places.as_mut_slice()
+    }
+
+    /// True if there are no places.
+    #[inline]
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.places.is_empty()
+        self.places().is_empty()
     }
 }
 
 impl From<Vec<Place>> for Placement {
     fn from(places: Vec<Place>) -> Placement {
-        Placement { places }
+        Placement::from_places(&places)
     }
 }

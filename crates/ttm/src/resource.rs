@@ -32,8 +32,9 @@ pub struct Resource {
     private: Option<PrivateData>,
     /// Set once the manager's `alloc` succeeded: only then does `free` run on drop.
     allocated: bool,
-    slot: Arc<ManagerSlot>,
-    dev: Arc<Device>,
+    /// The manager registration and the device: `Some` for the whole life of the
+    /// resource, taken only by `drop` (which then needs no reference-count traffic).
+    home: Option<(Arc<ManagerSlot>, Arc<Device>)>,
 }
 
 impl Resource {
@@ -58,28 +59,31 @@ impl Resource {
             placement: place.flags,
             private: None,
             allocated: false,
-            slot,
-            dev,
+            home: Some((slot, dev)),
         }
     }
 
+    #[inline]
     pub(crate) fn mark_allocated(&mut self) {
         self.allocated = true;
     }
 
     /// Device-unique id of this resource (its LRU key).
+    #[inline]
     #[must_use]
     pub fn id(&self) -> u64 {
         self.id
     }
 
     /// Id of the BO this resource was allocated for.
+    #[inline]
     #[must_use]
     pub fn bo_id(&self) -> u64 {
         self.bo_id
     }
 
     /// The memory type.
+    #[inline]
     #[must_use]
     pub fn mem_type(&self) -> MemType {
         self.mem_type
@@ -87,29 +91,34 @@ impl Resource {
 
     /// Manager-defined start, normally in pages; [`Resource::INVALID_OFFSET`] if the
     /// resource has no address.
+    #[inline]
     #[must_use]
     pub fn start(&self) -> u64 {
         self.start
     }
 
     /// Sets the start (managers, during `alloc`).
+    #[inline]
     pub fn set_start(&mut self, start: u64) {
         self.start = start;
     }
 
     /// Size in bytes (the BO's size).
+    #[inline]
     #[must_use]
     pub fn size(&self) -> u64 {
         self.size
     }
 
     /// Placement flags copied from the place, plus what the manager added.
+    #[inline]
     #[must_use]
     pub fn placement(&self) -> PlaceFlags {
         self.placement
     }
 
     /// Mutable placement flags (managers record CONTIGUOUS here).
+    #[inline]
     pub fn placement_mut(&mut self) -> &mut PlaceFlags {
         &mut self.placement
     }
@@ -120,6 +129,7 @@ impl Resource {
     }
 
     /// Read access to the private data if it is a `T` (drivers' move/copy code).
+    #[inline]
     #[must_use]
     pub fn private<T: Any>(&self) -> Option<&T> {
         self.private.as_deref().and_then(|p| p.downcast_ref::<T>())
@@ -140,19 +150,24 @@ impl Resource {
     /// Whether `self` may stay for `place` according to its manager
     /// (`man->func->compatible`), ignoring the core's flag rules.
     pub(crate) fn manager_compatible(&self, place: &Place, size: u64) -> bool {
-        self.slot.man.compatible(self, place, size)
+        self.home
+            .as_ref()
+            .is_some_and(|(slot, _)| slot.man.compatible(self, place, size))
     }
 
     /// Whether evicting `self` helps an allocation at `place` (`ttm_resource_intersects`).
     #[must_use]
     pub fn intersects(&self, place: &Place, size: u64) -> bool {
-        self.slot.man.intersects(self, place, size)
+        self.home
+            .as_ref()
+            .map_or(true, |(slot, _)| slot.man.intersects(self, place, size))
     }
 
     /// Whether the manager backs this resource with TT pages.
+    #[inline]
     #[must_use]
     pub fn use_tt(&self) -> bool {
-        self.slot.use_tt
+        self.home.as_ref().is_some_and(|(slot, _)| slot.use_tt)
     }
 }
 
@@ -172,8 +187,11 @@ impl fmt::Debug for Resource {
 
 impl Drop for Resource {
     fn drop(&mut self) {
-        let slot = Arc::clone(&self.slot);
-        let dev = Arc::clone(&self.dev);
+        // Moved out rather than cloned: `free` only takes the private data back and
+        // never asks the resource about its manager.
+        let Some((slot, dev)) = self.home.take() else {
+            return;
+        };
         if self.allocated {
             self.allocated = false;
             slot.man.free(

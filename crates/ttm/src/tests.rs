@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::lru::{LruCursor, LruState};
+use crate::lru::LruState;
 use crate::*;
 
 /// A driver that moves nothing and hands out pages from a counter.
@@ -15,6 +15,7 @@ struct NullDriver {
     next: Mutex<u64>,
     outstanding: Mutex<HashMap<u64, u8>>,
     oom_above_order: Mutex<Option<u8>>,
+    cleared: Mutex<Vec<(u64, u8)>>,
 }
 
 impl DeviceFuncs for NullDriver {
@@ -41,7 +42,9 @@ impl PageSource for NullDriver {
     fn free_pages(&self, dma_addr: u64, order: u8) {
         assert_eq!(self.outstanding.lock().remove(&dma_addr), Some(order));
     }
-    fn clear_pages(&self, _dma_addr: u64, _order: u8) {}
+    fn clear_pages(&self, dma_addr: u64, order: u8) {
+        self.cleared.lock().push((dma_addr, order));
+    }
 }
 
 fn device() -> (Arc<Device>, Arc<NullDriver>) {
@@ -110,9 +113,9 @@ fn lru_walk_order_priority_then_age() {
     assert_eq!(lru.order(t), vec![11, 12, 10]);
     lru.move_to_tail(p, 0, false);
     assert_eq!(lru.order(t), vec![11, 12, 10, 13]);
-    let mut cursor = LruCursor::default();
+    let cursor = lru.cursor_init(t).unwrap();
     let mut seen = Vec::new();
-    while let Some(item) = lru.next(t, &mut cursor) {
+    while let Some(item) = lru.next(&cursor) {
         seen.push(item.bo_id);
         if seen == [11] {
             // Bumped while the walk is past it: seen again at the tail.
@@ -120,6 +123,9 @@ fn lru_walk_order_priority_then_age() {
         }
     }
     assert_eq!(seen, vec![11, 12, 10, 13, 11]);
+    // The hitch sits after the last entry returned, on the priority-0 list.
+    lru.check().unwrap();
+    lru.cursor_fini(&cursor);
     lru.check().unwrap();
     lru.fini(a);
     assert_eq!(lru.usage(t), 16384);
@@ -167,6 +173,55 @@ fn pool_allocates_largest_orders_first_and_caches() {
     pool.shrink();
     assert_eq!(pool.cached_pages(), 0);
     assert!(drv.outstanding.lock().is_empty());
+}
+
+#[test]
+fn pool_clears_only_pages_whose_addresses_were_handed_out() {
+    let (dev, drv) = device();
+    dev.set_manager(
+        MemType::TT,
+        Arc::new(RangeManager::new(64).unwrap()),
+        true,
+        64 * PAGE_SIZE,
+    )
+    .unwrap();
+    let tt = Placement::single(MemType::TT);
+    let mut ctx = OperationCtx::new();
+    // Placed in TT (populated) and released without anyone learning its page.
+    let a = dev
+        .bo_init_validate(BoParams::new(PAGE_SIZE), &tt, &mut ctx)
+        .unwrap();
+    assert!(a
+        .reserve()
+        .tt()
+        .is_some_and(|t| t.is_populated() && !t.is_exposed()));
+    drop(a);
+    assert!(drv.cleared.lock().is_empty());
+    assert_eq!(dev.pool().cached_pages(), 1);
+    // The same page again; this time its address is read, so it is cleared on release.
+    let b = dev
+        .bo_init_validate(BoParams::new(PAGE_SIZE), &tt, &mut ctx)
+        .unwrap();
+    let page = {
+        let r = b.reserve();
+        let t = r.tt().unwrap();
+        let page = t.pages()[0];
+        assert!(t.is_exposed());
+        page
+    };
+    drop(b);
+    assert_eq!(*drv.cleared.lock(), vec![(page, 0)]);
+    // Repopulated pages start unexposed again; `chunks` exposes them too.
+    let c = dev
+        .bo_init_validate(BoParams::new(PAGE_SIZE), &tt, &mut ctx)
+        .unwrap();
+    assert_eq!(c.reserve().tt().unwrap().chunks(), [(page, 0)]);
+    drop(c);
+    assert_eq!(*drv.cleared.lock(), vec![(page, 0), (page, 0)]);
+    // PagePool::free always clears.
+    dev.pool().free(dev.pool().alloc(1).unwrap());
+    assert_eq!(drv.cleared.lock().len(), 3);
+    dev.check().unwrap();
 }
 
 #[test]
@@ -266,7 +321,7 @@ fn range_device(pages: u64) -> (Arc<Device>, Arc<RangeManager>) {
     (dev, man)
 }
 
-fn place_bo(dev: &Arc<Device>, pages: u64, align: u64, place: Place) -> Result<Arc<BufferObject>> {
+fn place_bo(dev: &Arc<Device>, pages: u64, align: u64, place: Place) -> Result<BufferObject> {
     let bo = dev.create_bo(BoParams {
         page_alignment: align,
         ..BoParams::new(pages * PAGE_SIZE)

@@ -8,16 +8,39 @@
 //! access needs the pages. The pool hands out power-of-two chunks of consecutive pages,
 //! largest order first, and takes them back — cleared — when a TT is unpopulated, so a
 //! new BO never sees a previous owner's bytes.
+//!
+//! # Upstream
+//! `ttm_pool` clears every page given back to it. Here a TT remembers whether anyone
+//! learnt the addresses of its pages ([`Tt::pages`], [`Tt::chunks`]): nobody can write
+//! a page without its address (the CPU, the GART and the copy engine all need it), so
+//! the pages of a TT whose addresses were never handed out still read as zero and go
+//! back to the pool without clearing. A BO created and destroyed without CPU access,
+//! GART binding or copies (the common small GTT BO) never pays for clearing.
 
 use core::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::inline_vec::InlineVec;
 
 /// Bytes per page.
 pub const PAGE_SIZE: u64 = 4096;
+
+/// Chunks of a TT stored inline: a BO whose page count has at most this many bits
+/// set (below 2^[`MAX_POOL_ORDER`] pages) needs no allocation for its chunk list.
+const INLINE_CHUNKS: usize = 2;
+
+/// Pages of a TT listed inline (small BOs need no allocation for their page list).
+const INLINE_PAGES: usize = 4;
+
+/// The chunk list of a TT: `(dma_addr, order)`.
+pub(crate) type Chunks = InlineVec<(u64, u8), INLINE_CHUNKS>;
+
+/// Filler for unused inline chunk slots.
+const NO_CHUNK: (u64, u8) = (0, 0);
 
 /// Largest chunk order the pool allocates (`MAX_PAGE_ORDER`): 2^10 pages = 4 MiB.
 pub const MAX_POOL_ORDER: u8 = 10;
@@ -27,7 +50,9 @@ pub const MAX_POOL_ORDER: u8 = 10;
 /// # Contract
 /// `alloc_pages(order)` returns the DMA address of `2^order` consecutive, zeroed
 /// pages, aligned to `PAGE_SIZE`; `free_pages` takes them back; `clear_pages` zeroes
-/// them (the pool clears pages it keeps for reuse).
+/// them (the pool clears the pages it keeps for reuse unless their addresses were never
+/// handed out, see the [module documentation](self)). The source itself must not write
+/// pages it has handed out.
 pub trait PageSource: Send + Sync + fmt::Debug {
     /// Allocates `2^order` consecutive zeroed pages.
     ///
@@ -57,15 +82,19 @@ pub enum Caching {
 ///
 /// # Invariants
 /// Populated ⇔ `pages.len() == num_pages`, and `pages` lists the pages of `chunks` in
-/// order; unpopulated ⇔ both are empty.
+/// order; unpopulated ⇔ both are empty. While `exposed` is false nobody outside this
+/// module has seen the page addresses, so the pages still hold the zeros the pool
+/// handed out.
 #[derive(Debug)]
 pub struct Tt {
     num_pages: u64,
     caching: Caching,
     populated: bool,
     zero_alloc: bool,
-    chunks: Vec<(u64, u8)>,
-    pages: Vec<u64>,
+    chunks: Chunks,
+    pages: InlineVec<u64, INLINE_PAGES>,
+    /// Set by the first [`Tt::pages`] or [`Tt::chunks`] after population.
+    exposed: AtomicBool,
 }
 
 impl Tt {
@@ -75,8 +104,17 @@ impl Tt {
             caching,
             populated: false,
             zero_alloc,
-            chunks: Vec::new(),
-            pages: Vec::new(),
+            chunks: Chunks::new(NO_CHUNK),
+            pages: InlineVec::new(0),
+            exposed: AtomicBool::new(false),
+        }
+    }
+
+    /// Records that the page addresses were handed out: the pages may be written from
+    /// now on and are cleared when the TT is unpopulated.
+    fn expose(&self) {
+        if !self.exposed.load(Ordering::Relaxed) {
+            self.exposed.store(true, Ordering::Relaxed);
         }
     }
 
@@ -105,16 +143,27 @@ impl Tt {
         self.zero_alloc
     }
 
-    /// DMA address of every page, in BO order; empty when unpopulated.
+    /// DMA address of every page, in BO order; empty when unpopulated. From now on
+    /// the pages count as written (they are cleared when given back to the pool).
     #[must_use]
     pub fn pages(&self) -> &[u64] {
-        &self.pages
+        self.expose();
+        self.pages.as_slice()
     }
 
-    /// The chunks `(dma_addr, order)` backing the TT.
+    /// The chunks `(dma_addr, order)` backing the TT. From now on the pages count as
+    /// written, as with [`Tt::pages`].
     #[must_use]
     pub fn chunks(&self) -> &[(u64, u8)] {
-        &self.chunks
+        self.expose();
+        self.chunks.as_slice()
+    }
+
+    /// Whether the page addresses were handed out since the TT was populated (then the
+    /// pages may hold data and are cleared when unpopulated).
+    #[must_use]
+    pub fn is_exposed(&self) -> bool {
+        self.exposed.load(Ordering::Relaxed)
     }
 
     pub(crate) fn set_zero_alloc(&mut self, zero: bool) {
@@ -125,18 +174,19 @@ impl Tt {
         if self.populated {
             return Ok(());
         }
-        let chunks = pool.alloc(self.num_pages)?;
-        let mut pages = Vec::new();
-        pages
-            .try_reserve_exact(usize::try_from(self.num_pages).map_err(|_| Error::OutOfMemory)?)
-            .map_err(|_| Error::OutOfMemory)?;
-        for &(addr, order) in &chunks {
+        let n = usize::try_from(self.num_pages).map_err(|_| Error::OutOfMemory)?;
+        let mut pages = InlineVec::try_with_capacity(n, 0).ok_or(Error::OutOfMemory)?;
+        let mut chunks = Chunks::new(NO_CHUNK);
+        pool.alloc_into(self.num_pages, &mut chunks)?;
+        for &(addr, order) in chunks.as_slice() {
             for i in 0..1u64 << order {
                 pages.push(addr + i * PAGE_SIZE);
             }
         }
         self.chunks = chunks;
         self.pages = pages;
+        // Fresh chunks read as zero (the pool's invariant) and nobody knows them yet.
+        *self.exposed.get_mut() = false;
         self.populated = true;
         Ok(())
     }
@@ -145,8 +195,10 @@ impl Tt {
         if !self.populated {
             return;
         }
-        self.pages = Vec::new();
-        pool.free(core::mem::take(&mut self.chunks));
+        self.pages = InlineVec::new(0);
+        let clear = *self.exposed.get_mut();
+        pool.give_back(self.chunks.as_slice(), clear);
+        self.chunks = Chunks::new(NO_CHUNK);
         self.populated = false;
     }
 }
@@ -215,7 +267,13 @@ impl PagePool {
     /// The source's error when not even a single page is available; everything taken
     /// so far is given back.
     pub fn alloc(&self, num_pages: u64) -> Result<Vec<(u64, u8)>> {
-        let mut chunks = Vec::new();
+        let mut chunks = Chunks::new(NO_CHUNK);
+        self.alloc_into(num_pages, &mut chunks)?;
+        Ok(chunks.as_slice().to_vec())
+    }
+
+    /// [`PagePool::alloc`] into `chunks` (empty on entry; empty again on error).
+    pub(crate) fn alloc_into(&self, num_pages: u64, chunks: &mut Chunks) -> Result<()> {
         let mut remaining = num_pages;
         let mut order = MAX_POOL_ORDER;
         while remaining > 0 {
@@ -238,18 +296,28 @@ impl PagePool {
                 }
                 Err(Error::OutOfMemory) if order > 0 => order -= 1,
                 Err(e) => {
-                    self.free(chunks);
+                    // Nobody has seen these chunks: they still read as zero.
+                    self.give_back(chunks.as_slice(), false);
+                    *chunks = Chunks::new(NO_CHUNK);
                     return Err(e);
                 }
             }
         }
-        Ok(chunks)
+        Ok(())
     }
 
     /// Takes chunks back: cleared and cached up to the limit, else freed to the source.
     pub fn free(&self, chunks: Vec<(u64, u8)>) {
-        for (addr, order) in chunks {
-            self.source.clear_pages(addr, order);
+        self.give_back(&chunks, true);
+    }
+
+    /// [`PagePool::free`] from a slice; `clear: false` for chunks known to read as
+    /// zero (never written since the pool handed them out).
+    pub(crate) fn give_back(&self, chunks: &[(u64, u8)], clear: bool) {
+        for &(addr, order) in chunks {
+            if clear {
+                self.source.clear_pages(addr, order);
+            }
             let mut cache = self.cache.lock();
             if cache.cached_pages + (1 << order) <= self.max_cached_pages {
                 cache.free[usize::from(order)].push(addr);

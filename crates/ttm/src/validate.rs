@@ -290,7 +290,7 @@ impl ReservedBo<'_> {
 
     /// Moves the BO into a resource at the driver's hop place (`ttm_bo_bounce_temp_buffer`).
     fn bounce_temp_buffer(&mut self, hop: Place, ctx: &mut OperationCtx) -> Result<()> {
-        let hop_res = self.mem_space(&Placement::new(vec![hop]), ctx)?;
+        let hop_res = self.mem_space(&Placement::from_places(&[hop]), ctx)?;
         match self.handle_move_mem(hop_res, false, ctx) {
             Ok(()) => Ok(()),
             // A bounce of a bounce: the driver's hop place is itself unreachable.

@@ -16,7 +16,7 @@ fn vram() -> Placement {
 }
 
 /// Creates a BO of `size` bytes in `placement` and stamps it with `seed`.
-fn make(s: &common::Setup, size: u64, placement: &Placement, seed: u64) -> Arc<BufferObject> {
+fn make(s: &common::Setup, size: u64, placement: &Placement, seed: u64) -> BufferObject {
     let bo = s.dev.create_bo(BoParams::new(size)).expect("create");
     let mut r = bo.reserve();
     r.validate(placement, &mut OperationCtx::new())

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{setup, TestDriver, KIB};
 use pddgpu_ttm::{
     resource_compatible, BoParams, BufferObject, Error, MemType, OperationCtx, Place, PlaceFlags,
@@ -55,7 +53,7 @@ fn placements() -> Vec<Placement> {
 
 /// What the model knows about one BO.
 struct ModelBo {
-    bo: Arc<BufferObject>,
+    bo: BufferObject,
     /// Seed of the stamps written at the first placement; `None` = still zero.
     seed: Option<u64>,
     pins: u32,

@@ -54,7 +54,7 @@ fn verify(s: &Ctx, bo: &BufferObject, seed: u64) {
 fn worker(s: &Ctx, thread: u64) -> (u64, u64) {
     let placements = placements();
     let mut rng = Rng::new(0x5EED ^ (thread << 20));
-    let mut live: Vec<(Arc<BufferObject>, u64)> = Vec::new();
+    let mut live: Vec<(BufferObject, u64)> = Vec::new();
     let (mut ok, mut no_space) = (0u64, 0u64);
     for op in 0..OPS {
         let choice = rng.below(10);

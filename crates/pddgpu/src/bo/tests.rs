@@ -136,3 +136,44 @@ fn extents_split_at_block_and_page_boundaries() {
     );
     assert!(page_extents(&pages, 0x1ffe, 4).is_err());
 }
+
+#[test]
+fn reused_gtt_pages_never_show_old_bytes() {
+    use crate::device::{Device, DeviceConfig};
+    let dev = Device::new(DeviceConfig::default()).unwrap();
+    let user = |dev: &Arc<Device>| {
+        dev.bo_create(&BoParam::new(PAGE_SIZE, Domains::GTT))
+            .unwrap()
+    };
+    // Never written: released without clearing, nothing was ever committed.
+    drop(user(&dev));
+    assert_eq!(dev.hw().sysmem().committed_bytes(), 0);
+    // Written by the CPU: the page is cleared on release, and the next BO, which gets
+    // the same page from the pool, reads zeros.
+    let secret = user(&dev);
+    secret.cpu_write(0, &[0xaa; 64]).unwrap();
+    assert!(dev.hw().sysmem().committed_bytes() > 0);
+    drop(secret);
+    assert_eq!(dev.hw().sysmem().committed_bytes(), 0);
+    let next = user(&dev);
+    let mut buf = [0xffu8; 64];
+    next.cpu_read(0, &mut buf).unwrap();
+    assert_eq!(buf, [0; 64]);
+    drop(next);
+    // Written by the device through a GART binding (a kernel BO gets an address).
+    let kernel = dev
+        .bo_create(&BoParam {
+            bo_type: BoKind::Kernel,
+            ..BoParam::new(PAGE_SIZE, Domains::GTT)
+        })
+        .unwrap();
+    kernel.dev_write(0, &[0x55; 64]).unwrap();
+    drop(kernel);
+    assert_eq!(dev.hw().sysmem().committed_bytes(), 0);
+    let next = user(&dev);
+    next.cpu_read(0, &mut buf).unwrap();
+    assert_eq!(buf, [0; 64]);
+    drop(next);
+    assert!(dev.leak_report().is_empty());
+    dev.check().unwrap();
+}

@@ -164,7 +164,7 @@ impl DeviceFuncs for PddgpuTtmFuncs {
                     0,
                     false,
                 );
-                if let Some(vram) = p.first_mut() {
+                if let Some(vram) = p.places_mut().first_mut() {
                     vram.fpfn = self.visible_pfn();
                     vram.lpfn = 0;
                     vram.flags |= PlaceFlags::DESIRED;
@@ -174,11 +174,15 @@ impl DeviceFuncs for PddgpuTtmFuncs {
                 places_from_domain(Domains::GTT | Domains::CPU, flags, kind, 0, 0, false)
             };
         // Evicted BOs never need a GART address.
-        for p in places.iter_mut().filter(|p| p.mem_type == MemType::TT) {
+        for p in places
+            .places_mut()
+            .iter_mut()
+            .filter(|p| p.mem_type == MemType::TT)
+        {
             p.fpfn = 0;
             p.lpfn = 0;
         }
-        Placement::new(places)
+        places
     }
 
     /// Upstream `amdgpu_bo_move`; see the [module documentation](super).
@@ -199,7 +203,7 @@ impl DeviceFuncs for PddgpuTtmFuncs {
                 .filter(|t| t.is_populated())
                 .ok_or(MoveError::Failed(pddgpu_ttm::Error::InvalidArgument))?;
             self.gtt
-                .bind(args.new, tt.pages())
+                .bind(args.new, tt)
                 .map_err(|e| MoveError::Failed(e.into()))?;
         }
         let copied = match (args.old, new_type) {

@@ -4,7 +4,7 @@ use core::fmt;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use pddgpu_ttm::{BoInfo, CheckError, ManagerCtx, Place, Resource, ResourceManager};
+use pddgpu_ttm::{BoInfo, CheckError, ManagerCtx, Place, Resource, ResourceManager, Tt};
 
 use super::no_space;
 use crate::gtt_mgr::{GttManager, GttResource};
@@ -77,13 +77,14 @@ impl GttTtm {
         &self.mgr
     }
 
-    /// Binds the system pages `pages` (DMA addresses, one per BO page) at the GART
-    /// address of `res`, if it has one and is not bound yet; the manager records them so
-    /// [`GttManager::recover`] can re-bind after a reset.
+    /// Binds the system pages of `tt` (one per BO page) at the GART address of `res`,
+    /// if it has one and is not bound yet; the manager records them so
+    /// [`GttManager::recover`] can re-bind after a reset. The page addresses are read
+    /// only when binding (reading them makes the pool clear the pages on release).
     ///
     /// # Errors
     /// The manager's error (wrong page count, GART refused).
-    pub fn bind(&self, res: &Resource, pages: &[u64]) -> crate::mgr_common::Result<()> {
+    pub fn bind(&self, res: &Resource, tt: &Tt) -> crate::mgr_common::Result<()> {
         let Some(backing) = res.private::<GttBacking>() else {
             return Ok(());
         };
@@ -91,7 +92,7 @@ impl GttTtm {
         if !g.has_gart_addr() || g.is_bound() {
             return Ok(());
         }
-        let dma: Vec<DmaAddr> = pages.iter().copied().map(DmaAddr::new).collect();
+        let dma: Vec<DmaAddr> = tt.pages().iter().copied().map(DmaAddr::new).collect();
         self.mgr.bind(&mut g, &dma)
     }
 }
