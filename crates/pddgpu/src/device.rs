@@ -110,6 +110,30 @@ impl Default for DeviceConfig {
     }
 }
 
+impl DeviceConfig {
+    /// A small device whose every outcome is deterministic: 16 MiB of VRAM (the first
+    /// 4 MiB CPU-visible), a 16 MiB GART under an 8 MiB GTT limit, 64 MiB of system
+    /// memory, and managers that answer no-space at once instead of retrying. Meant
+    /// for tests and policy experiments, where a retry would only hide the answer.
+    #[must_use]
+    pub fn small() -> Self {
+        const MIB: u64 = 1 << 20;
+        Self {
+            hw: HwConfig {
+                vram_size: 16 * MIB,
+                visible_vram_size: 4 * MIB,
+                gtt_size: 16 * MIB,
+                sys_mem_size: 64 * MIB,
+                page_size: 4096,
+            },
+            gtt_size: Some(8 * MIB),
+            vram_retry: RetryPolicy::NONE,
+            gtt_retry: RetryPolicy::NONE,
+            ..Self::default()
+        }
+    }
+}
+
 /// The device state (seed `PDDGPU_DEVICE_STATE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DevState {

@@ -303,21 +303,13 @@ impl BufferObject {
     /// Do not call while holding another BO's reservation: only eviction may lock a
     /// second BO, and it only try-locks. Not reentrant.
     pub fn reserve(&self) -> ReservedBo<'_> {
-        ReservedBo {
-            core: &self.core,
-            state: self.core.state.lock(),
-            bump: true,
-        }
+        ReservedBo::lock(&self.core)
     }
 
     /// Reserves the BO if nobody holds it (`ttm_bo_reserve(no_wait = true)`).
     #[must_use]
     pub fn try_reserve(&self) -> Option<ReservedBo<'_>> {
-        self.core.state.try_lock().map(|state| ReservedBo {
-            core: &self.core,
-            state,
-            bump: true,
-        })
+        ReservedBo::try_lock(&self.core)
     }
 
     /// The BO's simulated fence state (keep it to signal after dropping the BO).
@@ -408,11 +400,7 @@ impl BoRef {
     /// Reserves the BO if nobody holds it, as [`BufferObject::try_reserve`].
     #[must_use]
     pub fn try_reserve(&self) -> Option<ReservedBo<'_>> {
-        self.core.state.try_lock().map(|state| ReservedBo {
-            core: &self.core,
-            state,
-            bump: true,
-        })
+        ReservedBo::try_lock(&self.core)
     }
 }
 
@@ -446,6 +434,27 @@ impl Drop for ReservedBo<'_> {
                 );
             }
         }
+    }
+}
+
+impl<'a> ReservedBo<'a> {
+    /// Locks `core`'s reservation, blocking; the guard bumps the BO to its LRU tail
+    /// on drop.
+    fn lock(core: &'a Arc<BoCore>) -> Self {
+        ReservedBo {
+            core,
+            state: core.state.lock(),
+            bump: true,
+        }
+    }
+
+    /// Locks `core`'s reservation if nobody holds it.
+    fn try_lock(core: &'a Arc<BoCore>) -> Option<Self> {
+        core.state.try_lock().map(|state| ReservedBo {
+            core,
+            state,
+            bump: true,
+        })
     }
 }
 

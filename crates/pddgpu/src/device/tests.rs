@@ -4,25 +4,9 @@ use super::*;
 
 const MIB: u64 = 1 << 20;
 
-fn small() -> DeviceConfig {
-    DeviceConfig {
-        hw: HwConfig {
-            vram_size: 16 * MIB,
-            visible_vram_size: 4 * MIB,
-            gtt_size: 16 * MIB,
-            sys_mem_size: 64 * MIB,
-            page_size: 4096,
-        },
-        gtt_size: Some(8 * MIB),
-        vram_retry: RetryPolicy::NONE,
-        gtt_retry: RetryPolicy::NONE,
-        ..DeviceConfig::default()
-    }
-}
-
 #[test]
 fn init_registers_both_managers_for_ttm() {
-    let dev = Device::new(small()).expect("device");
+    let dev = Device::new(DeviceConfig::small()).expect("device");
     let ttm = dev.ttm();
     assert!(ttm.use_type(MemType::SYSTEM));
     assert!(ttm.use_type(MemType::VRAM));
@@ -40,23 +24,23 @@ fn init_registers_both_managers_for_ttm() {
 
 #[test]
 fn bad_configurations_are_refused() {
-    let mut cfg = small();
+    let mut cfg = DeviceConfig::small();
     cfg.hw.page_size = 8192;
     assert!(matches!(
         Device::new(cfg),
         Err(Error::InvalidArgument("PDDGPU needs 4 KiB pages"))
     ));
-    let mut cfg = small();
+    let mut cfg = DeviceConfig::small();
     cfg.gtt_size = Some(0);
     assert!(matches!(Device::new(cfg), Err(Error::InvalidArgument(_))));
-    let mut cfg = small();
+    let mut cfg = DeviceConfig::small();
     cfg.hw.visible_vram_size = 32 * MIB;
     assert_eq!(Device::new(cfg).map(|_| ()).unwrap_err().errno(), 22);
 }
 
 #[test]
 fn size_check_is_gtt_first_then_vram() {
-    let dev = Device::new(small()).expect("device");
+    let dev = Device::new(DeviceConfig::small()).expect("device");
     assert!(dev.validate_size(8 * MIB - 4096, Domains::GTT).is_ok());
     assert!(matches!(
         dev.validate_size(8 * MIB, Domains::GTT | Domains::VRAM),
@@ -79,7 +63,7 @@ fn size_check_is_gtt_first_then_vram() {
 
 #[test]
 fn sysfs_prints_like_amdgpu() {
-    let dev = Device::new(small()).expect("device");
+    let dev = Device::new(DeviceConfig::small()).expect("device");
     assert_eq!(
         dev.sysfs_attr("mem_info_vram_total").as_deref(),
         Some("16777216\n")
@@ -98,13 +82,13 @@ fn sysfs_prints_like_amdgpu() {
 
 #[test]
 fn no_space_reaches_user_space_as_enomem_unless_propagated() {
-    let dev = Device::new(small()).expect("device");
+    let dev = Device::new(DeviceConfig::small()).expect("device");
     let e = Error::NoSpace(Box::default());
     assert_eq!(dev.user_errno(&e), 12);
     assert_eq!(dev.user_errno(&Error::NoDevice("x")), 19);
     let dev = Device::new(DeviceConfig {
         propagate_enospc: true,
-        ..small()
+        ..DeviceConfig::small()
     })
     .expect("device");
     assert_eq!(dev.user_errno(&e), 28);
@@ -112,7 +96,7 @@ fn no_space_reaches_user_space_as_enomem_unless_propagated() {
 
 #[test]
 fn shutdown_refuses_and_reports_nothing_on_an_idle_device() {
-    let dev = Device::new(small()).expect("device");
+    let dev = Device::new(DeviceConfig::small()).expect("device");
     let report = dev.shutdown();
     assert!(report.is_empty(), "{report}");
     assert_eq!(dev.state(), DevState::Shutdown);
