@@ -12,7 +12,7 @@ use pddgpu::gem::File;
 use pddgpu::invariants::{check_device, CheckSummary};
 use pddgpu::uapi::abi::*;
 use pddgpu::uapi::ioctl::*;
-use pddgpu::uapi::{AbiBytes, CreateFlags, Domains, Errno};
+use pddgpu::uapi::{AbiBytes, CreateFlags, Domains, Errno, GemCreate};
 
 fn bytes<T: AbiBytes>(arg: &T) -> Vec<u8> {
     let mut b = vec![0u8; T::SIZE];
@@ -340,4 +340,53 @@ fn corpus_of_malformed_ioctls() {
     f.ioctl(u64::from(c), &mut ok).unwrap();
     assert_eq!(drm_pddgpu_gem_create::read_prefix(&ok).handle, next);
     check_device(&dev, &[&f, &g]).unwrap();
+}
+
+/// An alignment far above the object (up to `1 << 63`) is not malformed: offset 0 is
+/// aligned to every power of two, so it is the one slot such an object can take, and
+/// pddgpu honours it there instead of silently dropping it. A second such object evicts
+/// the first; a plain object goes elsewhere.
+#[test]
+fn huge_alignments_are_accepted_and_honoured_at_offset_zero() {
+    let dev = device();
+    let f = open(&dev);
+    let huge = |align| {
+        let req = GemCreate::new(4096, align, Domains::VRAM, CreateFlags::empty()).unwrap();
+        f.gem_create(&req).unwrap()
+    };
+    let a = huge(1 << 63);
+    let info = f.gem_info(a).unwrap();
+    assert_eq!(
+        (info.alignment, info.gpu_offset, info.domain),
+        (1 << 63, Some(0), Domains::VRAM)
+    );
+    assert_eq!(usage(&dev), (4096, 0));
+
+    // 1 TiB alignment on a 64 MiB VRAM: offset 0 again, so `a` is evicted to GTT.
+    let b = huge(1 << 40);
+    assert_eq!(f.gem_info(b).unwrap().gpu_offset, Some(0));
+    assert_eq!(f.gem_info(a).unwrap().domain, Domains::GTT);
+    assert_eq!(usage(&dev), (4096, 4096));
+
+    // A plain page is not pushed out of VRAM by, nor placed over, the aligned object.
+    let c = f
+        .gem_create(&GemCreate::new(4096, 0, Domains::VRAM, CreateFlags::empty()).unwrap())
+        .unwrap();
+    let c_offset = f.gem_info(c).unwrap().gpu_offset.unwrap();
+    assert_ne!(c_offset, 0);
+    assert_eq!(f.gem_info(b).unwrap().gpu_offset, Some(0));
+    assert_eq!(usage(&dev), (8192, 4096));
+
+    // In GTT the alignment is kept for the GART range once one is needed.
+    let g = f
+        .gem_create(&GemCreate::new(4096, 1 << 63, Domains::GTT, CreateFlags::empty()).unwrap())
+        .unwrap();
+    assert_eq!(f.gem_info(g).unwrap().domain, Domains::GTT);
+    check_device(&dev, &[&f]).unwrap();
+
+    for h in [a, b, c, g] {
+        f.gem_close(h).unwrap();
+    }
+    assert_eq!(usage(&dev), (0, 0));
+    check_device(&dev, &[&f]).unwrap();
 }
