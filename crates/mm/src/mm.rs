@@ -563,17 +563,10 @@ impl Mm {
         hole_end: u64,
         req: &Request,
     ) -> Option<u64> {
-        let (mut col_start, mut col_end) = (hole_start, hole_end);
-        if let Some(adjust) = &self.color_adjust {
-            let (b, a) = (self.info_of(before), self.info_of(after));
-            adjust(
-                b.as_ref(),
-                a.as_ref(),
-                req.color,
-                &mut col_start,
-                &mut col_end,
-            );
-        }
+        let (col_start, col_end) = match &self.color_adjust {
+            None => (hole_start, hole_end),
+            Some(adjust) => self.color_adjusted(adjust, before, after, hole_start, hole_end, req),
+        };
         let lo = col_start.max(req.range_start);
         let hi = col_end.min(req.range_end);
         if hi <= lo || hi - lo < req.size {
@@ -598,6 +591,32 @@ impl Mm {
             }
         }
         Some(start)
+    }
+
+    /// The gap `[hole_start, hole_end)` between `before` and `after` as `adjust` shrinks
+    /// it for `req`'s colour. Out of line: without a callback (the common case) the
+    /// fitting then keeps the gap in registers instead of in memory for the callback.
+    #[inline(never)]
+    #[cold]
+    fn color_adjusted(
+        &self,
+        adjust: &ColorAdjust,
+        before: u32,
+        after: u32,
+        hole_start: u64,
+        hole_end: u64,
+        req: &Request,
+    ) -> (u64, u64) {
+        let (mut col_start, mut col_end) = (hole_start, hole_end);
+        let (b, a) = (self.info_of(before), self.info_of(after));
+        adjust(
+            b.as_ref(),
+            a.as_ref(),
+            req.color,
+            &mut col_start,
+            &mut col_end,
+        );
+        (col_start, col_end)
     }
 
     /// [`fit`](Self::fit) applied to the hole after slot `h`.

@@ -66,7 +66,8 @@ pub(crate) struct Slot {
     /// Hole stack (most recently added hole first); `NIL`-terminated.
     pub(crate) stack_prev: u32,
     pub(crate) stack_next: u32,
-    /// Scan roster (a stack: the node added before this one).
+    /// Scan roster (a stack: the node added before this one); meaningful only while
+    /// the slot is [`State::Scanned`].
     pub(crate) scan_below: u32,
     /// Address tree over the nodes followed by a hole (head included when it has one),
     /// keyed by node end = hole start (upstream `holes_addr`).
