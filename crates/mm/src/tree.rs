@@ -172,18 +172,15 @@ fn carry(slots: &mut [Slot], i: u32, old: u64) {
 /// A maximum grown to `new` below `i`'s parent: every ancestor whose maximum is smaller
 /// takes it; the first one at least as large ends the walk (its ancestors already are).
 #[inline(always)]
-fn carry_grow(slots: &mut [Slot], mut i: u32, new: u64) {
-    loop {
-        let p = slots[i as usize].addr.parent;
-        if p == NIL {
-            return;
-        }
+fn carry_grow(slots: &mut [Slot], i: u32, new: u64) {
+    let mut p = slots[i as usize].addr.parent;
+    while p != NIL {
         let ps = &mut slots[p as usize];
         if ps.max_hole >= new {
             return;
         }
         ps.max_hole = new;
-        i = p;
+        p = ps.addr.parent;
     }
 }
 
@@ -192,11 +189,8 @@ fn carry_grow(slots: &mut [Slot], mut i: u32, new: u64) {
 /// the walk ends at the first parent that keeps its value.
 #[inline(always)]
 fn carry_shrink(slots: &mut [Slot], mut i: u32, mut old: u64, mut new: u64) {
-    loop {
-        let p = slots[i as usize].addr.parent;
-        if p == NIL {
-            return;
-        }
+    let mut p = slots[i as usize].addr.parent;
+    while p != NIL {
         let ps = &slots[p as usize];
         let pm = ps.max_hole;
         if pm != old {
@@ -214,10 +208,12 @@ fn carry_shrink(slots: &mut [Slot], mut i: u32, mut old: u64, mut new: u64) {
         if m == pm {
             return;
         }
+        let next = ps.addr.parent;
         slots[p as usize].max_hole = m;
         old = pm;
         new = m;
         i = p;
+        p = next;
     }
 }
 
@@ -646,17 +642,26 @@ fn max_hole(slots: &[Slot], t: u32) -> u64 {
 
 /// The lowest-addressed slot with `hole_size >= size` in the subtree at `t`, which must
 /// contain one (`max_hole >= size`).
+///
+/// A child's slot is looked up once: the one tested for `max_hole` is the one stepped to.
 #[inline(always)]
 fn first_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
+    let mut s = &slots[t as usize];
     loop {
-        let s = &slots[t as usize];
-        if max_hole(slots, s.addr.left) >= size {
-            t = s.addr.left;
-        } else if s.hole_size >= size {
-            return t;
-        } else {
-            t = s.addr.right;
+        let l = s.addr.left;
+        if l != NIL {
+            let ls = &slots[l as usize];
+            debug_assert!(!ls.dirty, "search on a stale address tree");
+            if ls.max_hole >= size {
+                (t, s) = (l, ls);
+                continue;
+            }
         }
+        if s.hole_size >= size {
+            return t;
+        }
+        t = s.addr.right;
+        s = &slots[t as usize];
     }
 }
 
@@ -664,15 +669,22 @@ fn first_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
 /// must contain one.
 #[inline(always)]
 fn last_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
+    let mut s = &slots[t as usize];
     loop {
-        let s = &slots[t as usize];
-        if max_hole(slots, s.addr.right) >= size {
-            t = s.addr.right;
-        } else if s.hole_size >= size {
-            return t;
-        } else {
-            t = s.addr.left;
+        let r = s.addr.right;
+        if r != NIL {
+            let rs = &slots[r as usize];
+            debug_assert!(!rs.dirty, "search on a stale address tree");
+            if rs.max_hole >= size {
+                (t, s) = (r, rs);
+                continue;
+            }
         }
+        if s.hole_size >= size {
+            return t;
+        }
+        t = s.addr.left;
+        s = &slots[t as usize];
     }
 }
 
@@ -689,12 +701,13 @@ pub(crate) fn first_fit(slots: &[Slot], root: u32, size: u64) -> u32 {
 /// subtrees without one (upstream `next_hole_low_addr`).
 #[inline(always)]
 pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
-    let right = slots[i as usize].addr.right;
-    if max_hole(slots, right) >= size {
-        return first_fit_in(slots, right, size);
+    let mut s = &slots[i as usize];
+    if max_hole(slots, s.addr.right) >= size {
+        return first_fit_in(slots, s.addr.right, size);
     }
+    // Climbing, the parent's slot becomes the current one without a second lookup.
     loop {
-        let p = slots[i as usize].addr.parent;
+        let p = s.addr.parent;
         if p == NIL {
             return NIL;
         }
@@ -707,7 +720,7 @@ pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
                 return first_fit_in(slots, ps.addr.right, size);
             }
         }
-        i = p;
+        (i, s) = (p, ps);
     }
 }
 
@@ -715,12 +728,13 @@ pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
 /// (upstream `next_hole_high_addr`).
 #[inline(always)]
 pub(crate) fn prev_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
-    let left = slots[i as usize].addr.left;
-    if max_hole(slots, left) >= size {
-        return last_fit_in(slots, left, size);
+    let mut s = &slots[i as usize];
+    if max_hole(slots, s.addr.left) >= size {
+        return last_fit_in(slots, s.addr.left, size);
     }
+    // Climbing, the parent's slot becomes the current one without a second lookup.
     loop {
-        let p = slots[i as usize].addr.parent;
+        let p = s.addr.parent;
         if p == NIL {
             return NIL;
         }
@@ -733,7 +747,7 @@ pub(crate) fn prev_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
                 return last_fit_in(slots, ps.addr.left, size);
             }
         }
-        i = p;
+        (i, s) = (p, ps);
     }
 }
 
