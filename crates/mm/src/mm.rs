@@ -724,6 +724,7 @@ impl Mm {
     /// best in size order among those that pass). A small range in a large, fragmented
     /// allocator thus costs O(holes in the range · log n) instead of O(all holes), and
     /// never more than five times the size walk alone.
+    #[inline(always)]
     fn find_best(&self, req: &Request) -> Option<(u32, u64)> {
         let mut by_size = self.size_first(req.size);
         let restricted = req.range_start > self.range_start || req.range_end < self.range_end;
@@ -1020,26 +1021,26 @@ impl Mm {
         if largest == NIL || self.slots[largest as usize].hole_size < size {
             return Err(Error::NoSpace);
         }
-        let top = matches!(mode, InsertMode::High | InsertMode::Highest);
-        let req = Request::new(size, alignment, color, range_start, range_end, top);
-        let by_addr = match mode {
-            InsertMode::Best => range_start > self.range_start || range_end < self.range_end,
-            InsertMode::Evict => false,
-            _ => true,
-        };
-        if by_addr {
-            self.addr_ready();
-        }
-        if mode == InsertMode::Best {
-            self.flush_pending();
-        }
+        let req = |top| Request::new(size, alignment, color, range_start, range_end, top);
+        // One dispatch on the mode: the searches that prune by the address tree's
+        // augmentation make it exact first; `Best` enters the deferred hole first.
         let found = match mode {
-            InsertMode::Best => self.find_best(&req),
-            InsertMode::Low => self.find_low(&req, false),
-            InsertMode::Lowest => self.find_low(&req, true),
-            InsertMode::High => self.find_high(&req, false),
-            InsertMode::Highest => self.find_high(&req, true),
-            InsertMode::Evict => self.find_evict(&req),
+            InsertMode::Best => {
+                if range_start > self.range_start || range_end < self.range_end {
+                    self.addr_ready();
+                }
+                self.flush_pending();
+                self.find_best(&req(false))
+            }
+            InsertMode::Low | InsertMode::Lowest => {
+                self.addr_ready();
+                self.find_low(&req(false), mode == InsertMode::Lowest)
+            }
+            InsertMode::High | InsertMode::Highest => {
+                self.addr_ready();
+                self.find_high(&req(true), mode == InsertMode::Highest)
+            }
+            InsertMode::Evict => self.find_evict(&req(false)),
         };
         let (hole, start) = found.ok_or(Error::NoSpace)?;
         self.commit(hole, start, size, color)
