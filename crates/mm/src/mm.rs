@@ -563,17 +563,10 @@ impl Mm {
         hole_end: u64,
         req: &Request,
     ) -> Option<u64> {
-        let (mut col_start, mut col_end) = (hole_start, hole_end);
-        if let Some(adjust) = &self.color_adjust {
-            let (b, a) = (self.info_of(before), self.info_of(after));
-            adjust(
-                b.as_ref(),
-                a.as_ref(),
-                req.color,
-                &mut col_start,
-                &mut col_end,
-            );
-        }
+        let (col_start, col_end) = match &self.color_adjust {
+            None => (hole_start, hole_end),
+            Some(adjust) => self.color_adjusted(adjust, before, after, hole_start, hole_end, req),
+        };
         let lo = col_start.max(req.range_start);
         let hi = col_end.min(req.range_end);
         if hi <= lo || hi - lo < req.size {
@@ -598,6 +591,32 @@ impl Mm {
             }
         }
         Some(start)
+    }
+
+    /// The gap `[hole_start, hole_end)` between `before` and `after` as `adjust` shrinks
+    /// it for `req`'s colour. Out of line: without a callback (the common case) the
+    /// fitting then keeps the gap in registers instead of in memory for the callback.
+    #[inline(never)]
+    #[cold]
+    fn color_adjusted(
+        &self,
+        adjust: &ColorAdjust,
+        before: u32,
+        after: u32,
+        hole_start: u64,
+        hole_end: u64,
+        req: &Request,
+    ) -> (u64, u64) {
+        let (mut col_start, mut col_end) = (hole_start, hole_end);
+        let (b, a) = (self.info_of(before), self.info_of(after));
+        adjust(
+            b.as_ref(),
+            a.as_ref(),
+            req.color,
+            &mut col_start,
+            &mut col_end,
+        );
+        (col_start, col_end)
     }
 
     /// [`fit`](Self::fit) applied to the hole after slot `h`.
@@ -705,6 +724,7 @@ impl Mm {
     /// best in size order among those that pass). A small range in a large, fragmented
     /// allocator thus costs O(holes in the range · log n) instead of O(all holes), and
     /// never more than five times the size walk alone.
+    #[inline(always)]
     fn find_best(&self, req: &Request) -> Option<(u32, u64)> {
         let mut by_size = self.size_first(req.size);
         let restricted = req.range_start > self.range_start || req.range_end < self.range_end;
@@ -1001,26 +1021,26 @@ impl Mm {
         if largest == NIL || self.slots[largest as usize].hole_size < size {
             return Err(Error::NoSpace);
         }
-        let top = matches!(mode, InsertMode::High | InsertMode::Highest);
-        let req = Request::new(size, alignment, color, range_start, range_end, top);
-        let by_addr = match mode {
-            InsertMode::Best => range_start > self.range_start || range_end < self.range_end,
-            InsertMode::Evict => false,
-            _ => true,
-        };
-        if by_addr {
-            self.addr_ready();
-        }
-        if mode == InsertMode::Best {
-            self.flush_pending();
-        }
+        let req = |top| Request::new(size, alignment, color, range_start, range_end, top);
+        // One dispatch on the mode: the searches that prune by the address tree's
+        // augmentation make it exact first; `Best` enters the deferred hole first.
         let found = match mode {
-            InsertMode::Best => self.find_best(&req),
-            InsertMode::Low => self.find_low(&req, false),
-            InsertMode::Lowest => self.find_low(&req, true),
-            InsertMode::High => self.find_high(&req, false),
-            InsertMode::Highest => self.find_high(&req, true),
-            InsertMode::Evict => self.find_evict(&req),
+            InsertMode::Best => {
+                if range_start > self.range_start || range_end < self.range_end {
+                    self.addr_ready();
+                }
+                self.flush_pending();
+                self.find_best(&req(false))
+            }
+            InsertMode::Low | InsertMode::Lowest => {
+                self.addr_ready();
+                self.find_low(&req(false), mode == InsertMode::Lowest)
+            }
+            InsertMode::High | InsertMode::Highest => {
+                self.addr_ready();
+                self.find_high(&req(true), mode == InsertMode::Highest)
+            }
+            InsertMode::Evict => self.find_evict(&req(false)),
         };
         let (hole, start) = found.ok_or(Error::NoSpace)?;
         self.commit(hole, start, size, color)

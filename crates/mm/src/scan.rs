@@ -141,12 +141,22 @@ impl Scan<'_> {
     /// # Complexity
     /// O(1) (plus the colour callback).
     pub fn add_block(&mut self, node: &Node) -> Result<bool> {
-        let i = self.mm.lookup(node)?;
-        let slots = self.mm.slots_mut();
-        let s = &mut slots[i as usize];
-        if s.state == State::Scanned {
-            return Err(Error::Busy);
+        // `Mm::lookup` and the roster test in one look at the slot's state.
+        if !self.mm.owns(node) {
+            return Err(Error::InvalidArgument);
         }
+        let i = node.index();
+        let slots = self.mm.slots_mut();
+        let s = slots.get_mut(i as usize).ok_or(Error::InvalidArgument)?;
+        match s.state {
+            State::Allocated => {}
+            State::Scanned => return Err(Error::Busy),
+            State::Free | State::Head => return Err(Error::InvalidArgument),
+        }
+        debug_assert!(
+            s.start == node.start() && s.size == node.size(),
+            "token of slot {i} does not match it"
+        );
         s.state = State::Scanned;
         s.scan_below = self.top;
         let (prev, next) = (s.prev, s.next);
@@ -181,8 +191,9 @@ impl Scan<'_> {
     /// O(1).
     pub fn remove_block(&mut self, node: &Node) -> Result<bool> {
         // Only the top of the roster may leave, so comparing with it validates the
-        // token too (tokens are unique per live node).
-        if node.index() != self.top || self.top == NIL || !self.mm.owns(node) {
+        // token too (tokens are unique per live node). A node's index is never `NIL`,
+        // so an empty roster fails the same comparison.
+        if node.index() != self.top || !self.mm.owns(node) {
             return Err(Error::InvalidArgument);
         }
         debug_assert_eq!(self.mm.lookup(node), Ok(self.top));
@@ -222,8 +233,8 @@ impl Scan<'_> {
         let slots = self.mm.slots_mut();
         let s = &mut slots[i as usize];
         s.state = State::Allocated;
+        // `scan_below` is left as it is: it means nothing outside the roster.
         let (prev, next, below) = (s.prev, s.next, s.scan_below);
-        s.scan_below = NIL;
         debug_assert_eq!(slots[prev as usize].next, next, "scan roster out of order");
         slots[prev as usize].next = i;
         slots[next as usize].prev = i;

@@ -43,43 +43,51 @@ impl Links {
 }
 
 /// One node of the range allocator.
+///
+/// The layout is fixed (`repr(C)`) and the slot 32-byte aligned, so that its first 32
+/// bytes, everything a walk of the address tree reads (links, priority, `max_hole`,
+/// `hole_size`), always lie in one cache line: 96-byte slots then start at offset 0
+/// or 32 of a line. The address-list and node fields follow, the size index and
+/// hole-stack links last.
 #[derive(Debug, Clone)]
+#[repr(C, align(32))]
 pub(crate) struct Slot {
-    /// First unit of the node.
-    pub(crate) start: u64,
-    /// Units in the node (the head uses wrapping arithmetic, see [`State::Head`]).
-    pub(crate) size: u64,
-    /// Caller's colour tag.
-    pub(crate) color: u64,
-    /// Size of the hole *following* this node (0: none). Invariant: equals
-    /// `slots[next].start - (start + size)`; non-zero iff the slot is in the size tree
-    /// and on the hole stack.
-    pub(crate) hole_size: u64,
-    /// Address-tree augmentation: the largest `hole_size` in this subtree.
-    pub(crate) max_hole: u64,
-    /// When the hole was last added (monotonic): the size tree's tie-break, most recent
-    /// first among equal sizes, as upstream's "ties go right, take the right-most".
-    pub(crate) hole_seq: u64,
-    /// Address list (circular through the head); for a free slot, the free-slot list.
-    pub(crate) prev: u32,
-    pub(crate) next: u32,
-    /// Hole stack (most recently added hole first); `NIL`-terminated.
-    pub(crate) stack_prev: u32,
-    pub(crate) stack_next: u32,
-    /// Scan roster (a stack: the node added before this one).
-    pub(crate) scan_below: u32,
     /// Address tree over the nodes followed by a hole (head included when it has one),
     /// keyed by node end = hole start (upstream `holes_addr`).
     pub(crate) addr: Links,
-    /// Hole-size tree over nodes followed by a hole, keyed by (hole_size, newest first).
-    pub(crate) by_size: Links,
-    pub(crate) state: State,
+    /// Treap priority (shared by the address tree and the size treap).
+    pub(crate) prio: u16,
     /// Address tree, lazy mode only: `max_hole` of this slot may be stale (too high or
     /// too low) because a hole below it changed. Every ancestor of a dirty slot is
     /// dirty, so a clean slot's whole subtree is clean and its `max_hole` exact.
     pub(crate) dirty: bool,
-    /// Treap priority (fits in the padding after `state`).
-    pub(crate) prio: u16,
+    pub(crate) state: State,
+    /// Address-tree augmentation: the largest `hole_size` in this subtree.
+    pub(crate) max_hole: u64,
+    /// Size of the hole *following* this node (0: none). Invariant: equals
+    /// `slots[next].start - (start + size)`; non-zero iff the slot is in the size tree
+    /// and on the hole stack.
+    pub(crate) hole_size: u64,
+    /// First unit of the node.
+    pub(crate) start: u64,
+    /// Units in the node (the head uses wrapping arithmetic, see [`State::Head`]).
+    pub(crate) size: u64,
+    /// Address list (circular through the head); for a free slot, the free-slot list.
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    /// Caller's colour tag.
+    pub(crate) color: u64,
+    /// When the hole was last added (monotonic): the size tree's tie-break, most recent
+    /// first among equal sizes, as upstream's "ties go right, take the right-most".
+    pub(crate) hole_seq: u64,
+    /// Hole stack (most recently added hole first); `NIL`-terminated.
+    pub(crate) stack_prev: u32,
+    pub(crate) stack_next: u32,
+    /// Scan roster (a stack: the node added before this one); meaningful only while
+    /// the slot is [`State::Scanned`].
+    pub(crate) scan_below: u32,
+    /// Hole-size tree over nodes followed by a hole, keyed by (hole_size, newest first).
+    pub(crate) by_size: Links,
 }
 
 impl Slot {
@@ -118,5 +126,8 @@ impl Slot {
     }
 }
 
-// A slot spans at most one and a half cache lines; growing it costs every tree walk.
-const _: () = assert!(core::mem::size_of::<Slot>() <= 96);
+// A slot spans one and a half cache lines; growing it costs every tree walk. The
+// address-tree fields fill the first 32 bytes (see `Slot`).
+const _: () = assert!(core::mem::size_of::<Slot>() == 96);
+const _: () = assert!(core::mem::align_of::<Slot>() == 32);
+const _: () = assert!(core::mem::offset_of!(Slot, hole_size) + 8 <= 32);

@@ -157,38 +157,63 @@ pub(crate) fn propagate(slots: &mut [Slot], i: u32) {
 }
 
 /// Carries the change of `i`'s augmentation from `old` to its current value up to the
-/// ancestors (see [`propagate`]).
+/// ancestors (see [`propagate`]). The direction never changes on the way up, so a
+/// growth and a shrink each have their own, simpler walk.
 #[inline(always)]
-fn carry(slots: &mut [Slot], mut i: u32, mut old: u64) {
-    let mut new = slots[i as usize].max_hole;
-    while new != old {
-        let p = slots[i as usize].addr.parent;
-        if p == NIL {
+fn carry(slots: &mut [Slot], i: u32, old: u64) {
+    let new = slots[i as usize].max_hole;
+    if new > old {
+        carry_grow(slots, i, new);
+    } else if new < old {
+        carry_shrink(slots, i, old, new);
+    }
+}
+
+/// A maximum grown to `new` below `i`'s parent: every ancestor whose maximum is smaller
+/// takes it; the first one at least as large ends the walk (its ancestors already are).
+#[inline(always)]
+fn carry_grow(slots: &mut [Slot], i: u32, new: u64) {
+    let mut p = slots[i as usize].addr.parent;
+    while p != NIL {
+        let ps = &mut slots[p as usize];
+        if ps.max_hole >= new {
             return;
         }
+        ps.max_hole = new;
+        p = ps.addr.parent;
+    }
+}
+
+/// The maximum of `i`'s subtree shrunk from `old` to `new`: only a parent whose maximum
+/// was `old` may change (recomputed from its own hole, `new` and the other child's);
+/// the walk ends at the first parent that keeps its value.
+#[inline(always)]
+fn carry_shrink(slots: &mut [Slot], mut i: u32, mut old: u64, mut new: u64) {
+    let mut p = slots[i as usize].addr.parent;
+    while p != NIL {
         let ps = &slots[p as usize];
         let pm = ps.max_hole;
-        if new > pm {
-            slots[p as usize].max_hole = new;
-        } else if old == pm {
-            // `p`'s maximum came from `i`'s subtree and may have shrunk: recompute it
-            // from its own hole, `i`'s new value and the other child's.
-            let sibling = if ps.addr.left == i {
-                ps.addr.right
-            } else {
-                ps.addr.left
-            };
-            let mut m = ps.hole_size.max(new);
-            if sibling != NIL {
-                m = m.max(slots[sibling as usize].max_hole);
-            }
-            slots[p as usize].max_hole = m;
-            new = m;
-        } else {
+        if pm != old {
             return;
         }
+        let sibling = if ps.addr.left == i {
+            ps.addr.right
+        } else {
+            ps.addr.left
+        };
+        let mut m = ps.hole_size.max(new);
+        if sibling != NIL {
+            m = m.max(slots[sibling as usize].max_hole);
+        }
+        if m == pm {
+            return;
+        }
+        let next = ps.addr.parent;
+        slots[p as usize].max_hole = m;
         old = pm;
+        new = m;
         i = p;
+        p = next;
     }
 }
 
@@ -434,10 +459,18 @@ pub(crate) fn addr_replace(slots: &mut [Slot], root: &mut u32, old: u32, new: u3
 }
 
 /// Removes node `i` from the address tree while its predecessor `prev` takes over
-/// its range as hole (`prev`'s hole becomes `prev_hole`), with one walk: after `i` is
-/// rotated down and spliced out, `prev` is either an ancestor of the splice point (no
-/// left child was left) or the rightmost node below it, so recomputing the path
-/// between them and carrying the change up covers both changes.
+/// its range as hole (`prev`'s hole becomes `prev_hole`), without rotations: two
+/// neighbours in key order never both have a child on the side facing each other.
+///
+/// - `i` has no left child: `prev` is an ancestor of `i`; `i` is spliced out (at most
+///   one child) and the path from its parent up to `prev` is recomputed.
+/// - Otherwise `prev` is the rightmost slot of `i`'s left subtree (no right child): it
+///   is spliced out of its place and takes `i`'s (links and treap priority, so the heap
+///   order holds); the path from its old parent up to its new place is recomputed.
+///
+/// Either way the change is then carried further up from the top of that path (`lazy`:
+/// the path is only marked stale). `prev` must not be in the size treap (its priority
+/// may change).
 pub(crate) fn addr_remove_merge(
     slots: &mut [Slot],
     root: &mut u32,
@@ -446,47 +479,57 @@ pub(crate) fn addr_remove_merge(
     prev_hole: u64,
     lazy: bool,
 ) {
-    loop {
-        let li = slots[i as usize].addr;
-        if li.left == NIL || li.right == NIL {
-            break;
-        }
-        let c = if prio(slots, li.left) > prio(slots, li.right) {
-            li.left
-        } else {
-            li.right
-        };
-        rotate_up::<AddrTree>(slots, root, c);
-    }
     let li = slots[i as usize].addr;
-    let child = if li.left != NIL { li.left } else { li.right };
-    if child != NIL {
-        slots[child as usize].addr.parent = li.parent;
-    }
-    replace_child::<AddrTree>(slots, root, li.parent, i, child);
+    slots[prev as usize].hole_size = prev_hole;
+    // The lowest changed slot, and the slot at the top of the path (whose old value the
+    // carry starts from).
+    let (low, high, old) = if li.left == NIL {
+        if li.right != NIL {
+            slots[li.right as usize].addr.parent = li.parent;
+        }
+        replace_child::<AddrTree>(slots, root, li.parent, i, li.right);
+        (li.parent, prev, slots[prev as usize].max_hole)
+    } else {
+        let lp = slots[prev as usize].addr;
+        debug_assert!(lp.right == NIL, "predecessor with a right child");
+        let left = if lp.parent == i {
+            lp.left
+        } else {
+            slots[lp.parent as usize].addr.right = lp.left;
+            li.left
+        };
+        if lp.left != NIL {
+            slots[lp.left as usize].addr.parent = lp.parent;
+        }
+        let (old, prio, dirty) = {
+            let s = &slots[i as usize];
+            (s.max_hole, s.prio, s.dirty)
+        };
+        let p = &mut slots[prev as usize];
+        p.addr = Links {
+            parent: li.parent,
+            left,
+            right: li.right,
+        };
+        p.prio = prio;
+        p.dirty = dirty;
+        if left != NIL {
+            slots[left as usize].addr.parent = prev;
+        }
+        if li.right != NIL {
+            slots[li.right as usize].addr.parent = prev;
+        }
+        replace_child::<AddrTree>(slots, root, li.parent, i, prev);
+        let low = if lp.parent == i { prev } else { lp.parent };
+        (low, prev, old)
+    };
     slots[i as usize].addr = Links::NONE;
     slots[i as usize].dirty = false;
-    slots[prev as usize].hole_size = prev_hole;
     if lazy {
-        // `prev` is on the path from the splice point up (see above).
-        if li.parent != NIL {
-            mark(slots, li.parent);
-        }
-        mark(slots, prev);
+        // `high` is on the path from `low` up.
+        mark(slots, low);
         return;
     }
-    // Recompute from `low` up to `high` (an ancestor of `low`, or NIL for the root),
-    // then carry `high`'s change further up.
-    let (low, high) = if li.left == NIL {
-        (li.parent, prev)
-    } else {
-        (prev, li.parent)
-    };
-    let old = if high == NIL {
-        0
-    } else {
-        slots[high as usize].max_hole
-    };
     let mut t = low;
     while t != NIL {
         AddrTree::update(slots, t);
@@ -599,17 +642,26 @@ fn max_hole(slots: &[Slot], t: u32) -> u64 {
 
 /// The lowest-addressed slot with `hole_size >= size` in the subtree at `t`, which must
 /// contain one (`max_hole >= size`).
+///
+/// A child's slot is looked up once: the one tested for `max_hole` is the one stepped to.
 #[inline(always)]
 fn first_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
+    let mut s = &slots[t as usize];
     loop {
-        let s = &slots[t as usize];
-        if max_hole(slots, s.addr.left) >= size {
-            t = s.addr.left;
-        } else if s.hole_size >= size {
-            return t;
-        } else {
-            t = s.addr.right;
+        let l = s.addr.left;
+        if l != NIL {
+            let ls = &slots[l as usize];
+            debug_assert!(!ls.dirty, "search on a stale address tree");
+            if ls.max_hole >= size {
+                (t, s) = (l, ls);
+                continue;
+            }
         }
+        if s.hole_size >= size {
+            return t;
+        }
+        t = s.addr.right;
+        s = &slots[t as usize];
     }
 }
 
@@ -617,15 +669,22 @@ fn first_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
 /// must contain one.
 #[inline(always)]
 fn last_fit_in(slots: &[Slot], mut t: u32, size: u64) -> u32 {
+    let mut s = &slots[t as usize];
     loop {
-        let s = &slots[t as usize];
-        if max_hole(slots, s.addr.right) >= size {
-            t = s.addr.right;
-        } else if s.hole_size >= size {
-            return t;
-        } else {
-            t = s.addr.left;
+        let r = s.addr.right;
+        if r != NIL {
+            let rs = &slots[r as usize];
+            debug_assert!(!rs.dirty, "search on a stale address tree");
+            if rs.max_hole >= size {
+                (t, s) = (r, rs);
+                continue;
+            }
         }
+        if s.hole_size >= size {
+            return t;
+        }
+        t = s.addr.left;
+        s = &slots[t as usize];
     }
 }
 
@@ -642,12 +701,13 @@ pub(crate) fn first_fit(slots: &[Slot], root: u32, size: u64) -> u32 {
 /// subtrees without one (upstream `next_hole_low_addr`).
 #[inline(always)]
 pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
-    let right = slots[i as usize].addr.right;
-    if max_hole(slots, right) >= size {
-        return first_fit_in(slots, right, size);
+    let mut s = &slots[i as usize];
+    if max_hole(slots, s.addr.right) >= size {
+        return first_fit_in(slots, s.addr.right, size);
     }
+    // Climbing, the parent's slot becomes the current one without a second lookup.
     loop {
-        let p = slots[i as usize].addr.parent;
+        let p = s.addr.parent;
         if p == NIL {
             return NIL;
         }
@@ -660,7 +720,7 @@ pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
                 return first_fit_in(slots, ps.addr.right, size);
             }
         }
-        i = p;
+        (i, s) = (p, ps);
     }
 }
 
@@ -668,12 +728,13 @@ pub(crate) fn next_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
 /// (upstream `next_hole_high_addr`).
 #[inline(always)]
 pub(crate) fn prev_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
-    let left = slots[i as usize].addr.left;
-    if max_hole(slots, left) >= size {
-        return last_fit_in(slots, left, size);
+    let mut s = &slots[i as usize];
+    if max_hole(slots, s.addr.left) >= size {
+        return last_fit_in(slots, s.addr.left, size);
     }
+    // Climbing, the parent's slot becomes the current one without a second lookup.
     loop {
-        let p = slots[i as usize].addr.parent;
+        let p = s.addr.parent;
         if p == NIL {
             return NIL;
         }
@@ -686,7 +747,7 @@ pub(crate) fn prev_fit(slots: &[Slot], mut i: u32, size: u64) -> u32 {
                 return last_fit_in(slots, ps.addr.left, size);
             }
         }
-        i = p;
+        (i, s) = (p, ps);
     }
 }
 
